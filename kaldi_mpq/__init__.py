@@ -1,0 +1,9 @@
+"""kaldi-mpq: quantized neural language models for Kaldi ASR systems.
+
+The package follows the pipeline of DESIGN.md: ``text`` (vocabulary and batching), ``lm`` (LSTM and
+Transformer LMs), ``quant`` (low-bit and mixed-precision quantization), ``ngram`` (ARPA LMs),
+``lattice`` and ``nbest`` (Kaldi lattices and rescoring), ``scoring`` (WER as Kaldi and NIST compute it).
+Sub-commands of the ``kaldi-mpq`` console script live in ``kaldi_mpq.bin``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,79 @@
+"""File helpers shared by every stage: atomic writes and transparent gzip reading.
+
+Outputs are never left half-written: writers go to a temporary file in the destination directory and
+``os.replace`` it into place only after the data is complete (an atomic rename on POSIX).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator, Union
+
+Pathlike = Union[str, os.PathLike]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Pathlike) -> bool:
+    """True if the file starts with the gzip magic bytes (whatever its name)."""
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_text(path: Pathlike, encoding: str = "utf-8") -> IO[str]:
+    """Open a text file for reading, gunzipping it if it is gzip'd."""
+    if is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding)
+    return open(path, "r", encoding=encoding)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write ``path`` through a temporary sibling file renamed into place on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Pathlike) -> Iterator[Path]:
+    """Build a directory under a temporary name and rename it to ``path`` on success.
+
+    An existing ``path`` is replaced only once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,1 @@
+"""Factories for small generated test inputs (dummy lattices, tiny LMs, texts), shipped with the package."""

@@ -1,0 +1,1 @@
+"""Text side of the pipeline: Kaldi symbol tables, corpus readers, normalisation, batching."""
