@@ -1,0 +1,332 @@
+"""ARPA back-off n-gram LMs: reading, and scoring through the :class:`LanguageModel` interface.
+
+The ARPA format (plain or gzip'd; log10 probabilities and back-off weights)::
+
+    \\data\\
+    ngram 1=6
+    ngram 2=11
+
+    \\1-grams:
+    -99.0000000	<s>	-0.0165993
+    -0.7403627	a	-0.0677518
+    -0.5642714	</s>
+
+    \\2-grams:
+    -0.4164234	<s> a
+    ...
+    \\end\\
+
+An :class:`NgramLM` is the Kaldi view of such a model (what ``arpa2fst`` + ``lattice-lmrescore`` compute):
+``P(w | h) = p(h, w)`` if the n-gram is listed, else ``bow(h) + P(w | h[1:])``, in natural logs. Its
+states are integer ids of n-gram histories, already reduced to the longest suffix that has extensions,
+so equal states mean equal futures; ``advance`` over thousands of states is a few vectorised
+``searchsorted`` passes, one per back-off level.
+
+Words of the lang dir's words.txt that the ARPA lacks score as the ARPA's unk (``<unk>`` or the table's
+unk symbol) when it has one, else with a floor of ``log10 p = -99`` (Kaldi's G.fst has no arc for them);
+the number of such words is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kaldi_mpq.errors import ArpaFormatError
+from kaldi_mpq.fileio import Pathlike, open_text
+from kaldi_mpq.lm.interface import LanguageModel
+from kaldi_mpq.text.symbols import BOS, EOS, SymbolTable
+
+logger = logging.getLogger(__name__)
+
+LN10 = math.log(10.0)
+FLOOR_LOG10 = -99.0  # log10 prob of a word the ARPA cannot predict at all (SRILM's -99)
+_COUNT_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)$")
+_SECTION = re.compile(r"^\\(\d+)-grams:$")
+
+
+@dataclass
+class ArpaModel:
+    """The raw content of an ARPA file.
+
+    Attributes:
+        order: highest n-gram order.
+        ngrams: per order ``k`` (index ``k - 1``), a dict ``tuple of k words -> (log10 p, log10 bow)``;
+            bow is 0.0 where the file gives none.
+        source: file name, for messages.
+    """
+
+    order: int
+    ngrams: list[dict[tuple[str, ...], tuple[float, float]]]
+    source: str = "<memory>"
+
+    @property
+    def vocabulary(self) -> set[str]:
+        return {ng[0] for ng in self.ngrams[0]}
+
+
+def read_arpa(path: Pathlike) -> ArpaModel:
+    """Read an ARPA file (gzip'd or not), checking it against its ``\\data\\`` counts.
+
+    Raises:
+        ArpaFormatError: with the file name and line number of the first problem (missing header or
+            section, a malformed entry, counts that do not match, a missing ``\\end\\``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArpaFormatError(f"{path}: no such ARPA file")
+    counts: dict[int, int] = {}
+    ngrams: list[dict] = []
+    section = 0  # 0 before \data\, -1 inside \data\, k inside \k-grams:, -2 after \end\
+    lineno = 0
+
+    def fail(msg: str, line: str = "") -> ArpaFormatError:
+        quoted = f": {line.strip()[:80]!r}" if line else ""
+        return ArpaFormatError(f"{path}:{lineno}: {msg}{quoted}")
+
+    try:
+        with open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                s = line.strip()
+                if section > 0:
+                    if not s:
+                        continue
+                    if s[0] == "\\":
+                        _close_section(section, counts, ngrams, fail)
+                        if s == "\\end\\":
+                            section = -2
+                            break
+                        section = _open_section(s, section, counts, ngrams, fail, line)
+                        continue
+                    fields = s.split()
+                    k = section
+                    if len(fields) not in (k + 1, k + 2):
+                        raise fail(f"expected 'log10p <{k} words> [bow]' in the {k}-grams", line)
+                    try:
+                        p = float(fields[0])
+                        bow = float(fields[k + 1]) if len(fields) == k + 2 else 0.0
+                    except ValueError:
+                        raise fail("bad number", line) from None
+                    ngrams[k - 1][tuple(fields[1 : k + 1])] = (p, bow)
+                elif section == 0:
+                    if s == "\\data\\":
+                        section = -1
+                    elif s:
+                        raise fail("expected '\\data\\' before anything else", line)
+                elif section == -1:
+                    if not s:
+                        continue
+                    m = _COUNT_LINE.match(s)
+                    if m:
+                        counts[int(m.group(1))] = int(m.group(2))
+                        continue
+                    section = _open_section(s, 0, counts, ngrams, fail, line)
+    except UnicodeDecodeError as e:
+        raise ArpaFormatError(f"{path}:{lineno + 1}: not UTF-8 text ({e.reason})") from None
+    except (OSError, EOFError) as e:
+        raise ArpaFormatError(f"{path}: cannot read ({e})") from None
+    if section != -2:
+        raise fail("file ends without '\\end\\'")
+    if not ngrams:
+        raise fail("no n-gram sections")
+    if len(ngrams) != max(counts):
+        raise fail(f"\\data\\ announces {max(counts)}-grams but the file has sections up to {len(ngrams)}")
+    model = ArpaModel(order=len(ngrams), ngrams=ngrams, source=str(path))
+    for w in (BOS, EOS):
+        if (w,) not in ngrams[0]:
+            raise ArpaFormatError(f"{path}: {w} is not among the 1-grams")
+    return model
+
+
+def _open_section(s, previous, counts, ngrams, fail, line) -> int:
+    m = _SECTION.match(s)
+    if not m:
+        raise fail("expected a '\\N-grams:' section header", line)
+    k = int(m.group(1))
+    if k != previous + 1:
+        raise fail(f"expected the \\{previous + 1}-grams: section", line)
+    if k not in counts:
+        raise fail(f"section \\{k}-grams: has no 'ngram {k}=' count in \\data\\", line)
+    ngrams.append({})
+    return k
+
+
+def _close_section(k, counts, ngrams, fail) -> None:
+    if len(ngrams[k - 1]) != counts[k]:
+        raise fail(f"\\data\\ says ngram {k}={counts[k]} but the section has {len(ngrams[k - 1])} entries")
+
+
+class NgramLM(LanguageModel):
+    """A back-off n-gram LM over a Kaldi words.txt, vectorised for batches of histories.
+
+    States are ``int64`` numpy arrays of history ids (one per hypothesis).
+
+    Args:
+        arpa: the model (see :func:`read_arpa`).
+        symbols: the lang dir's words.txt; every id the LM is asked about must be in it.
+    """
+
+    def __init__(self, arpa: ArpaModel, symbols: SymbolTable):
+        self._symbols = symbols
+        self.order = arpa.order
+        self.source = arpa.source
+        # ARPA word -> integer index: words.txt ids, then fresh ids for words words.txt lacks.
+        index = dict(symbols.id_of)
+        extra = sorted(arpa.vocabulary - index.keys())
+        for w in extra:
+            index[w] = len(index) + symbols.max_id + 1
+        self._nothing = max(index.values()) + 1  # key index no n-gram has: words the ARPA cannot predict
+        self._width = self._nothing + 1
+        missing = [
+            w for w in symbols.id_of
+            if (w,) not in arpa.ngrams[0] and w not in ("<eps>", BOS) and not symbols.is_disambig(w)
+        ]
+        if extra:
+            logger.info("%s: %d ARPA words are not in %s (never asked for)", arpa.source, len(extra), symbols.source)
+        unk_word = symbols.unk if symbols.unk is not None and (symbols.unk,) in arpa.ngrams[0] else None
+        if unk_word is None and ("<unk>",) in arpa.ngrams[0]:
+            unk_word = "<unk>"
+        if missing:
+            logger.warning(
+                "%s: %d words of %s are not in the ARPA; they score as %s",
+                arpa.source, len(missing), symbols.source,
+                repr(unk_word) if unk_word else f"log10 p = {FLOOR_LOG10}",
+            )
+        self.num_missing_words = len(missing)
+        # word id of the lattice -> index used in the n-gram keys (-1: floor)
+        self._word_map = np.full(symbols.max_id + 1, self._nothing, dtype=np.int64)
+        for w, i in symbols.id_of.items():
+            if (w,) in arpa.ngrams[0]:
+                self._word_map[i] = i
+            elif unk_word is not None:
+                self._word_map[i] = index[unk_word]
+        self._build(arpa, index)
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build(self, arpa: ArpaModel, index: dict[str, int]) -> None:
+        n = arpa.order
+        node_of: dict[tuple[int, ...], int] = {(): 0}
+        for k in range(1, n):
+            for ng in arpa.ngrams[k - 1]:
+                node_of[tuple(index[w] for w in ng)] = len(node_of)
+        num = len(node_of)
+        bow = np.zeros(num, dtype=np.float64)
+        parent = np.zeros(num, dtype=np.int64)
+        has_ext = np.zeros(num, dtype=bool)
+        has_ext[0] = True
+        for k in range(1, n):
+            for ng, (_, b) in arpa.ngrams[k - 1].items():
+                ids = tuple(index[w] for w in ng)
+                i = node_of[ids]
+                bow[i] = b * LN10
+                parent[i] = self._longest_suffix_node(ids[1:], node_of)
+        for k in range(2, n + 1):
+            for ng in arpa.ngrams[k - 1]:
+                h = node_of.get(tuple(index[w] for w in ng[:-1]))
+                if h is None:
+                    raise ArpaFormatError(
+                        f"{arpa.source}: the {k}-gram {' '.join(ng)!r} has no {k - 1}-gram history entry"
+                    )
+                has_ext[h] = True
+        # state of each node: itself if it has extensions, else the state of its back-off suffix
+        state = np.arange(num, dtype=np.int64)
+        for i in range(1, num):  # nodes are numbered by increasing order, so parents come first
+            if not has_ext[i]:
+                state[i] = state[parent[i]]
+        keys, logp, nxt = [], [], []
+        for k in range(1, n + 1):
+            for ng, (p, _) in arpa.ngrams[k - 1].items():
+                ids = tuple(index[w] for w in ng)
+                keys.append(node_of[ids[:-1]] * self._width + ids[-1])
+                logp.append(p * LN10)
+                nxt.append(state[node_of[ids]] if k < n else state[self._longest_suffix_node(ids[1:], node_of)])
+        keys_a = np.asarray(keys, dtype=np.int64)
+        order = np.argsort(keys_a, kind="stable")
+        self._keys = keys_a[order]
+        self._logp = np.asarray(logp, dtype=np.float64)[order]
+        self._next = np.asarray(nxt, dtype=np.int64)[order]
+        self._bow = bow
+        self._parent = parent
+        self._history = {v: k for k, v in node_of.items()}
+        bos = self.symbols.bos_id
+        self._initial = int(state[node_of[(bos,)]])
+
+    @staticmethod
+    def _longest_suffix_node(ids: tuple[int, ...], node_of: dict) -> int:
+        for s in range(len(ids) + 1):
+            i = node_of.get(ids[s:])
+            if i is not None:
+                return i
+        return 0
+
+    @classmethod
+    def from_file(cls, path: Pathlike, symbols: SymbolTable) -> "NgramLM":
+        """Read an ARPA file and map it to ``symbols``."""
+        return cls(read_arpa(path), symbols)
+
+    # -- LanguageModel -----------------------------------------------------------------------------
+    @property
+    def symbols(self) -> SymbolTable:
+        return self._symbols
+
+    def initial_state(self, batch_size: int) -> np.ndarray:
+        return np.full(batch_size, self._initial, dtype=np.int64)
+
+    def advance(self, states, words) -> tuple[np.ndarray, np.ndarray]:
+        hist = np.asarray(states, dtype=np.int64).copy()
+        words = np.asarray(words, dtype=np.int64)
+        if hist.shape != words.shape:
+            raise ValueError(f"advance: {hist.shape[0]} states but {words.shape[0]} words")
+        if words.size and (words.min() < 0 or words.max() >= self._word_map.size):
+            raise ValueError(f"advance: word id out of range [0, {self._word_map.size})")
+        w = self._word_map[words]
+        logp = np.zeros(hist.shape, dtype=np.float64)
+        out = np.zeros(hist.shape, dtype=np.int64)  # floor words end in the root state
+        todo = np.arange(hist.size)
+        for _ in range(self.order + 1):
+            if todo.size == 0:
+                break
+            h = hist[todo]
+            key = h * self._width + w[todo]
+            pos = np.searchsorted(self._keys, key)
+            pos[pos == self._keys.size] = 0
+            hit = self._keys[pos] == key
+            done = todo[hit]
+            logp[done] += self._logp[pos[hit]]
+            out[done] = self._next[pos[hit]]
+            miss = todo[~hit]
+            at_root = hist[miss] == 0
+            # a word the ARPA cannot predict, backed off to the root: floor
+            dead = miss[at_root]
+            logp[dead] += FLOOR_LOG10 * LN10
+            todo = miss[~at_root]
+            logp[todo] += self._bow[hist[todo]]
+            hist[todo] = self._parent[hist[todo]]
+        return logp, out
+
+    def select_states(self, states, indices) -> np.ndarray:
+        return np.asarray(states)[np.asarray(indices, dtype=np.int64)]
+
+    def concat_states(self, states: Sequence[np.ndarray]) -> np.ndarray:
+        if not states:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.asarray(s, dtype=np.int64) for s in states])
+
+    def history(self, state: int) -> tuple[int, ...]:
+        """The word ids of the n-gram history a state stands for (for debugging and tests)."""
+        return self._history[int(state)]
+
+    @property
+    def num_states(self) -> int:
+        return len(self._bow)
+
+
+def load_ngram(path: Pathlike, symbols: SymbolTable) -> NgramLM:
+    """Convenience: :meth:`NgramLM.from_file`."""
+    return NgramLM.from_file(path, symbols)
