@@ -1,0 +1,255 @@
+"""LM checkpoint directories: build, save and load.
+
+A checkpoint is a directory::
+
+    config.yaml         version: 1
+                        format: float           # loader key; the quantization package registers "packed"
+                        model: {type: lstm, embed_dim: 200, hidden_dim: 200, num_layers: 2, ...}
+                        train: {...}            # how it was trained (informational)
+                        state: {epoch: 3, valid_ppl: 141.2, ...}   # optional
+    words.txt           the Kaldi symbol table the ids refer to
+    model.safetensors   the parameters (tied weights stored once)
+
+It is written atomically (built under a temporary name, then renamed), so a kill never leaves a half
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import torch
+import yaml
+from torch import nn
+
+from kaldi_mpq.errors import CheckpointError, ConfigError, SymbolTableError
+from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
+from kaldi_mpq.lm.interface import LanguageModel
+from kaldi_mpq.lm.lstm import LstmLM
+from kaldi_mpq.lm.neural import NeuralLM
+from kaldi_mpq.lm.transformer import TransformerLM
+from kaldi_mpq.text.symbols import SymbolTable
+
+logger = logging.getLogger(__name__)
+
+CONFIG_VERSION = 1
+CONFIG_FILE, WORDS_FILE, WEIGHTS_FILE = "config.yaml", "words.txt", "model.safetensors"
+
+MODEL_TYPES: dict[str, type[nn.Module]] = {"lstm": LstmLM, "transformer": TransformerLM}
+# Options of each model type (the keyword arguments of its class, less vocab_size and mask_ids).
+_MODEL_OPTIONS = {
+    "lstm": ("embed_dim", "hidden_dim", "num_layers", "dropout", "tie_weights", "init_range"),
+    "transformer": ("d_model", "num_layers", "num_heads", "ff_dim", "dropout", "max_len", "positions",
+                    "norm", "tie_weights"),
+}
+
+Loader = Callable[[Path, dict, SymbolTable, Optional[torch.device]], LanguageModel]
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_loader(format_name: str) -> Callable[[Loader], Loader]:
+    """Register ``fn(dir, config, symbols, device) -> LanguageModel`` for checkpoints whose
+    ``config.yaml`` says ``format: <format_name>`` (``float`` is built in)."""
+
+    def deco(fn: Loader) -> Loader:
+        _LOADERS[format_name] = fn
+        return fn
+
+    return deco
+
+
+def build_model(model_config: dict, symbols: SymbolTable) -> nn.Module:
+    """A freshly initialised module from a ``model:`` config section (``type`` + options).
+
+    Raises:
+        ConfigError: unknown type or option, or an invalid value.
+    """
+    cfg = dict(model_config)
+    mtype = cfg.pop("type", None)
+    if mtype not in MODEL_TYPES:
+        raise ConfigError(f"model.type must be one of {', '.join(MODEL_TYPES)}, got {mtype!r}")
+    unknown = set(cfg) - set(_MODEL_OPTIONS[mtype])
+    if unknown:
+        raise ConfigError(
+            f"unknown {mtype} option(s) {', '.join(sorted(unknown))}; known: {', '.join(_MODEL_OPTIONS[mtype])}"
+        )
+    try:
+        return MODEL_TYPES[mtype](vocab_size=symbols.size, mask_ids=symbols.non_predictable_ids(), **cfg)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model config {model_config}: {e}") from None
+
+
+def model_type_of(module: nn.Module) -> str:
+    for name, cls in MODEL_TYPES.items():
+        if isinstance(module, cls):
+            return name
+    raise CheckpointError(f"cannot save a {type(module).__name__}: not an LSTM or Transformer LM")
+
+
+def _unique_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with tied (shared-storage) tensors kept once, under their first name."""
+    seen: set[int] = set()
+    out = {}
+    for name, t in module.state_dict().items():
+        key = t.data_ptr()
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = t.detach().to("cpu").contiguous()
+    return out
+
+
+def save_checkpoint(
+    out_dir: Pathlike,
+    module: nn.Module,
+    config: dict,
+    symbols: SymbolTable,
+    extra_files: Optional[dict[str, bytes]] = None,
+) -> Path:
+    """Write a checkpoint directory atomically.
+
+    Args:
+        out_dir: the directory (replaced as a whole if it exists).
+        module: an :class:`LstmLM` or :class:`TransformerLM`.
+        config: the full config (with a ``model:`` section) or only the model section (with ``type``).
+            ``version`` and ``format: float`` are added.
+        symbols: the vocabulary.
+        extra_files: other files to put in the directory (e.g. a training state), name -> bytes.
+    """
+    from safetensors.torch import save_file
+
+    config = dict(config)
+    if "model" not in config:
+        config = {"model": config}
+    config["model"] = dict(config["model"])
+    config["model"].setdefault("type", model_type_of(module))
+    config = {"version": CONFIG_VERSION, "format": "float", **config}
+    with atomic_dir(out_dir) as tmp:
+        with atomic_write(tmp / CONFIG_FILE) as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        symbols.write(tmp / WORDS_FILE)
+        save_file(_unique_state_dict(module), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        for name, data in (extra_files or {}).items():
+            with atomic_write(tmp / name, "wb") as f:
+                f.write(data)
+        _make_readable(tmp)
+    return Path(out_dir)
+
+
+def _make_readable(directory: Path) -> None:
+    """Temporary files are created private; give the checkpoint the usual permissions (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+    for f in directory.iterdir():
+        os.chmod(f, 0o666 & ~umask)
+
+
+def read_config(ckpt_dir: Pathlike) -> dict:
+    """The ``config.yaml`` of a checkpoint directory."""
+    path = Path(ckpt_dir) / CONFIG_FILE
+    if not Path(ckpt_dir).is_dir():
+        raise CheckpointError(f"{ckpt_dir}: no such checkpoint directory")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (not an LM checkpoint directory)")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt YAML ({e})") from None
+    if not isinstance(config, dict) or "model" not in config:
+        raise CheckpointError(f"{path}: expected a mapping with a 'model' section")
+    if int(config.get("version", 0)) > CONFIG_VERSION:
+        raise CheckpointError(
+            f"{path}: config version {config['version']} is newer than this kaldi-mpq understands ({CONFIG_VERSION})"
+        )
+    return config
+
+
+def load_module(ckpt_dir: Pathlike, config: dict, symbols: SymbolTable) -> nn.Module:
+    """Build the module of a float checkpoint and load its weights (on CPU)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(ckpt_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        module = build_model(config["model"], symbols)
+    except ConfigError as e:
+        raise CheckpointError(f"{Path(ckpt_dir) / CONFIG_FILE}: {e}") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: corrupt weights file ({e})") from None
+    expected = module.state_dict()
+    names = {n for n, t in _unique_state_dict(module).items()}
+    missing = sorted(names - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not match config.yaml (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for n, t in tensors.items():
+        if t.shape != expected[n].shape:
+            raise CheckpointError(f"{path}: {n} has shape {list(t.shape)}, config.yaml implies {list(expected[n].shape)}")
+    module.load_state_dict(tensors, strict=False)
+    return module
+
+
+@register_loader("float")
+def _load_float(ckpt_dir: Path, config: dict, symbols: SymbolTable, device) -> LanguageModel:
+    return NeuralLM(load_module(ckpt_dir, config, symbols), symbols, device=device)
+
+
+def read_words(ckpt_dir: Pathlike) -> SymbolTable:
+    path = Path(ckpt_dir) / WORDS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        # unk: whichever of the usual symbols the table has
+        with open(path, encoding="utf-8") as f:
+            present = {line.split()[0] for line in f if line.strip()}
+    except (UnicodeDecodeError, IndexError) as e:
+        raise CheckpointError(f"{path}: corrupt word list ({e})") from None
+    unk = next((u for u in ("<unk>", "<UNK>", "<SPOKEN_NOISE>") if u in present), None)
+    try:
+        return SymbolTable.read(path, unk=unk)
+    except SymbolTableError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def load_lm(
+    ckpt_dir: Pathlike,
+    words: Union[None, Pathlike, SymbolTable] = None,
+    device: Optional[Union[str, torch.device]] = None,
+) -> LanguageModel:
+    """Load a checkpoint directory as a :class:`~kaldi_mpq.lm.interface.LanguageModel`.
+
+    Args:
+        ckpt_dir: the directory.
+        words: a lang dir's ``words.txt`` (path or table) the LM must agree with, or ``None``.
+        device: ``cpu``, ``cuda``... (default: CUDA when present).
+
+    Raises:
+        SymbolTableError: "word lists mismatch: id N is 'A' in X but 'B' in Y".
+        CheckpointError: a missing or corrupt file (named), or an unknown ``format``.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    config = read_config(ckpt_dir)
+    symbols = read_words(ckpt_dir)
+    if words is not None:
+        given = words if isinstance(words, SymbolTable) else SymbolTable.read(words, unk=None)
+        symbols.check_same(given)
+    fmt = str(config.get("format", "float"))
+    if fmt not in _LOADERS:
+        try:  # the quantization package registers its loaders when imported
+            import kaldi_mpq.quant  # noqa: F401
+        except ImportError:
+            pass
+    if fmt not in _LOADERS:
+        raise CheckpointError(f"{ckpt_dir / CONFIG_FILE}: unknown checkpoint format {fmt!r}")
+    dev = torch.device(device) if device is not None else None
+    return _LOADERS[fmt](ckpt_dir, config, symbols, dev)

@@ -1,0 +1,166 @@
+"""Batching of word-id sentences for LM training and evaluation.
+
+Two layouts:
+
+* **sentence batches** (what rescoring scores): each sentence is ``<s> w1 .. wn`` as input and
+  ``w1 .. wn </s>`` as target, right-padded; padded targets are :data:`IGNORE` and do not count.
+* **stream (BPTT) batches** (classic LSTM LM training): all sentences are joined into one stream
+  ``<s> w1 .. wn </s> <s> v1 .. </s> ...``, cut into ``batch_size`` contiguous rows, and read ``bptt``
+  steps at a time so that the LSTM state carries over from one batch to the next. A target ``<s>`` is
+  :data:`IGNORE` (the LM never predicts it), so a stream predicts exactly the tokens sentence scoring
+  does: every word and one ``</s>`` per sentence.
+
+Example (ids)::
+
+    >>> inputs, targets = pad_sentences([[5, 6], [7]], bos=1, eos=2)
+    >>> inputs.tolist(), targets.tolist()
+    ([[1, 5, 6], [1, 7, 2]], [[5, 6, 2], [7, 2, -100]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+
+IGNORE = -100  # target id that does not count (torch's cross-entropy ignore_index)
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs [B, T], targets [B, T]) LongTensors
+
+
+def pad_sentences(sentences: Sequence[Sequence[int]], bos: int, eos: int) -> Batch:
+    """``(inputs, targets)`` ``[B, max_len + 1]`` for sentences without ``<s>``/``</s>``.
+
+    Padding inputs are ``eos`` (any valid id: causal models never look right), padding targets :data:`IGNORE`.
+    """
+    B = len(sentences)
+    T = max(len(s) for s in sentences) + 1
+    inputs = np.full((B, T), eos, dtype=np.int64)
+    targets = np.full((B, T), IGNORE, dtype=np.int64)
+    inputs[:, 0] = bos
+    for b, s in enumerate(sentences):
+        n = len(s)
+        inputs[b, 1 : n + 1] = s
+        targets[b, :n] = s
+        targets[b, n] = eos
+    return torch.from_numpy(inputs), torch.from_numpy(targets)
+
+
+def num_predicted(sentences: Sequence[Sequence[int]]) -> int:
+    """Tokens a LM predicts over these sentences: words plus one ``</s>`` each."""
+    return sum(len(s) + 1 for s in sentences)
+
+
+@dataclass
+class SentenceBatches:
+    """Re-iterable sentence batches of at most ``batch_size`` sentences and ``max_tokens`` padded tokens.
+
+    Sentences are grouped by length (less padding); with ``shuffle`` the batch order changes every
+    epoch, drawn from ``seed + epoch`` (:meth:`set_epoch`), so runs are reproducible and resumable.
+    """
+
+    sentences: Sequence[Sequence[int]]
+    bos: int
+    eos: int
+    batch_size: int = 32
+    max_tokens: Optional[int] = None
+    shuffle: bool = False
+    seed: int = 0
+    epoch: int = 0
+
+    def __post_init__(self) -> None:
+        order = sorted(range(len(self.sentences)), key=lambda i: len(self.sentences[i]))
+        self._groups: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:
+            width = len(self.sentences[i]) + 1
+            if cur and (len(cur) >= self.batch_size
+                        or (self.max_tokens and (len(cur) + 1) * width > self.max_tokens)):
+                self._groups.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            self._groups.append(cur)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __iter__(self) -> Iterator[Batch]:
+        groups = self._groups
+        if self.shuffle:
+            rng = np.random.default_rng(self.seed + self.epoch)
+            groups = [groups[i] for i in rng.permutation(len(groups))]
+        for g in groups:
+            yield pad_sentences([self.sentences[i] for i in g], self.bos, self.eos)
+
+    @property
+    def num_tokens(self) -> int:
+        return num_predicted(self.sentences)
+
+    @property
+    def carries_state(self) -> bool:
+        return False
+
+
+def stream_ids(sentences: Sequence[Sequence[int]], bos: int, eos: int) -> torch.Tensor:
+    """The stream ``<s> w.. </s> <s> v.. </s> ...`` as a 1-D LongTensor."""
+    total = sum(len(s) + 2 for s in sentences)
+    out = np.empty(total, dtype=np.int64)
+    pos = 0
+    for s in sentences:
+        n = len(s)
+        out[pos] = bos
+        out[pos + 1 : pos + 1 + n] = s
+        out[pos + 1 + n] = eos
+        pos += n + 2
+    return torch.from_numpy(out)
+
+
+@dataclass
+class StreamBatches:
+    """Re-iterable BPTT batches ``[batch_size, <= bptt]`` over the sentence stream (module docstring).
+
+    Row ``b`` of consecutive batches continues the same part of the stream, so a recurrent model passes
+    its state on (``carries_state``). The stream's tail that does not fill a row is dropped, as in the
+    classic PTB recipe; ``num_tokens`` counts the targets actually predicted.
+    """
+
+    sentences: Sequence[Sequence[int]]
+    bos: int
+    eos: int
+    batch_size: int = 20
+    bptt: int = 35
+
+    def __post_init__(self) -> None:
+        stream = stream_ids(self.sentences, self.bos, self.eos)
+        n_cols = (len(stream) - 1) // self.batch_size
+        if n_cols < 1:
+            raise ValueError(f"{len(stream)} stream tokens are too few for batch_size {self.batch_size}")
+        data = stream[: self.batch_size * n_cols + 1]
+        self._inputs = data[:-1].view(self.batch_size, n_cols)
+        targets = data[1:].clone()
+        targets[targets == self.bos] = IGNORE
+        self._targets = targets.view(self.batch_size, n_cols)
+
+    def set_epoch(self, epoch: int) -> None:  # same batches every epoch
+        pass
+
+    def __len__(self) -> int:
+        return -(-self._inputs.shape[1] // self.bptt)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for t in range(0, self._inputs.shape[1], self.bptt):
+            yield self._inputs[:, t : t + self.bptt], self._targets[:, t : t + self.bptt]
+
+    @property
+    def num_tokens(self) -> int:
+        return int((self._targets != IGNORE).sum())
+
+    @property
+    def carries_state(self) -> bool:
+        return True

@@ -1,0 +1,113 @@
+"""LSTM and Transformer LMs behind the LM interface: parameter names, masking, incremental == batch."""
+
+import numpy as np
+import pytest
+import torch
+
+from kaldi_mpq.lm.interface import LanguageModel
+from kaldi_mpq.testing.lm import tiny_lm, tiny_module, tiny_symbols
+
+KINDS = ["lstm", "transformer"]
+TOL = 1e-4
+
+
+def _sentences(seed=0, n=9, vocab=20):
+    rng = np.random.default_rng(seed)
+    sym = tiny_symbols(vocab)
+    words = [sym[f"w{i}"] for i in range(vocab)] + [sym.unk_id]
+    return [list(rng.choice(words, size=int(L))) for L in rng.integers(0, 15, size=n)]
+
+
+def test_lstm_parameter_names():
+    m = tiny_module("lstm")
+    names = dict(m.named_parameters())
+    V = tiny_symbols().size
+    assert names["embedding.weight"].shape == (V, 16)
+    assert names["rnn.weight_ih_l0"].shape == (64, 16) and names["rnn.weight_hh_l1"].shape == (64, 16)
+    assert {"rnn.bias_ih_l0", "rnn.bias_hh_l0", "output.weight", "output.bias"} <= set(names)
+    assert isinstance(m.output, torch.nn.Linear) and m.rnn.batch_first
+
+
+def test_transformer_parameter_names():
+    m = tiny_module("transformer")
+    names = set(dict(m.named_parameters()))
+    for sub in ("attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "ff.fc1", "ff.fc2", "ln1", "ln2"):
+        assert f"blocks.1.{sub}.weight" in names
+    assert {"embedding.weight", "pos_embedding.weight", "final_ln.weight", "output.weight"} <= names
+    sin = tiny_module("transformer", positions="sinusoidal", norm="post")
+    assert "pos_embedding.weight" not in dict(sin.named_parameters())
+    assert "pos_table" not in sin.state_dict()  # a buffer, rebuilt, not saved
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tied_weights_share_storage(kind):
+    m = tiny_module(kind, tie_weights=True)
+    assert m.output.weight is m.embedding.weight
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_non_predictable_logits_are_minus_inf(kind):
+    sym = tiny_symbols()
+    m = tiny_module(kind, sym).eval()
+    logits = m(torch.tensor([[sym.bos_id, sym["w1"], sym["w2"]]]))
+    assert logits.shape == (1, 3, sym.size)
+    bad = sym.non_predictable_ids()
+    assert set(bad) == {sym.eps_id, sym.bos_id, sym["#0"]}
+    assert torch.isneginf(logits[..., bad]).all()
+    others = [i for i in range(sym.size) if i not in bad]
+    assert torch.isfinite(logits[..., others]).all()
+
+
+@pytest.mark.parametrize("kind,overrides", [
+    ("lstm", {}), ("lstm", {"num_layers": 1, "tie_weights": True}),
+    ("transformer", {"norm": "pre"}), ("transformer", {"norm": "post", "positions": "sinusoidal"}),
+])
+def test_incremental_equals_batch(kind, overrides):
+    lm = tiny_lm(kind, seed=3, **overrides)
+    sents = _sentences()
+    batch = lm.score_sentences(sents)
+    incremental = LanguageModel.score_sentences(lm, sents)  # the interface's advance() loop
+    for s, a, b in zip(sents, batch, incremental):
+        assert a.shape == (len(s) + 1,) and a.dtype == np.float64
+        assert np.abs(a - b).max() <= TOL
+    # probabilities over the predictable ids sum to 1
+    states = lm.initial_state(1)
+    sym = lm.symbols
+    total = sum(np.exp(lm.advance(states, [w])[0][0]) for w in range(sym.size)
+                if w not in sym.non_predictable_ids())
+    assert abs(total - 1) < 1e-5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_select_and_concat_states_of_different_histories(kind):
+    lm = tiny_lm(kind, seed=1)
+    sym = lm.symbols
+    w = [sym[f"w{i}"] for i in range(6)]
+    a = lm.initial_state(2)
+    _, a = lm.advance(a, [w[0], w[1]])
+    _, a = lm.advance(a, [w[2], w[3]])
+    b = lm.initial_state(1)
+    _, b = lm.advance(b, [w[4]])
+    merged = lm.concat_states([lm.select_states(a, [1, 0, 1]), b])
+    got, _ = lm.advance(merged, [w[5]] * 4)
+    ref = [lm.score_sentences([h + [w[5]]])[0][len(h)] for h in
+           ([w[1], w[3]], [w[0], w[2]], [w[1], w[3]], [w[4]])]
+    assert np.abs(got - np.array(ref)).max() <= TOL
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_score_sentences_chunks_and_empty(kind):
+    lm = tiny_lm(kind)
+    sents = _sentences(n=30)
+    whole = lm.score_sentences(sents)
+    lm.max_tokens = 20  # forces many chunks
+    chunked = lm.score_sentences(sents)
+    assert all(np.abs(a - b).max() <= 1e-5 for a, b in zip(whole, chunked))
+    assert lm.score_sentences([]) == []
+    assert lm.score_sentences([[]])[0].shape == (1,)
+
+
+def test_transformer_too_long_sequence_is_an_error():
+    lm = tiny_lm("transformer", max_len=8)
+    with pytest.raises(ValueError, match="max_len"):
+        lm.score_sentences([[lm.symbols["w1"]] * 10])
