@@ -1,0 +1,123 @@
+"""Pruned lattice rescoring: exactness with long histories and no pruning, identities, pruning, empties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kaldi_mpq.errors import ConfigError
+from kaldi_mpq.lattice.lattice import Lattice
+from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
+from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.interpolate import combine_logprobs
+from kaldi_mpq.ngram.train import train_arpa
+from kaldi_mpq.testing.lm import tiny_lm, tiny_symbols
+
+EXACT = dict(max_ngram_order=100, beam=math.inf, max_arcs=10**9)
+
+
+def random_lattice(rng, symbols, key, num_states=7, num_arcs=13) -> Lattice:
+    words = symbols.ids([f"w{i}" for i in range(12)]) + [0]
+    src, dst = [], []
+    for s in range(num_states - 1):  # a chain so every state is on a path, plus random skips
+        src.append(s), dst.append(s + 1)
+    while len(src) < num_arcs:
+        a, b = sorted(rng.choice(num_states, 2, replace=False))
+        src.append(a), dst.append(b)
+    n = len(src)
+    final = np.full(num_states, np.inf)
+    final[-1] = rng.uniform(0, 2)
+    final[rng.integers(1, num_states - 1)] = rng.uniform(0, 2)
+    return Lattice.from_arrays(
+        key, num_states, src, dst, [words[i] for i in rng.integers(0, len(words), n)],
+        rng.uniform(0, 4, n), rng.uniform(5, 30, n), final, np.where(np.isfinite(final), 1.5, np.inf),
+        ali=[list(rng.integers(1, 50, rng.integers(1, 4))) for _ in range(n)],
+        final_ali=[[7] if np.isfinite(f) else [] for f in final],
+    )
+
+
+def all_paths(lat: Lattice):
+    """(words, graph, acoustic, alignment) of every complete path, by depth-first search."""
+    out = []
+
+    def walk(s, words, g, ac, ali):
+        if np.isfinite(lat.final_graph[s]):
+            out.append((tuple(words), g + lat.final_graph[s], ac + lat.final_acoustic[s],
+                        tuple(ali + list(lat.final_ali(s)))))
+        for a in range(lat.arc_offsets[s], lat.arc_offsets[s + 1]):
+            w = int(lat.word[a])
+            walk(int(lat.dst[a]), words + ([w] if w else []), g + lat.graph_cost[a],
+                 ac + lat.acoustic_cost[a], ali + list(lat.ali(a)))
+
+    walk(0, [], 0.0, 0.0, [])
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    symbols = tiny_symbols(12)
+    rng = np.random.default_rng(0)
+    text = [" ".join(f"w{i}" for i in rng.integers(0, 12, rng.integers(1, 8))) for _ in range(300)]
+    path = tmp_path_factory.mktemp("lm") / "lm.arpa"
+    train_arpa(text, path, order=3)
+    lats = [random_lattice(np.random.default_rng(k), symbols, f"utt{k}") for k in range(6)]
+    return symbols, NgramLM.from_file(path, symbols), lats
+
+
+def _match(got_paths, expected):
+    got = sorted((p[0], round(p[2], 6), p[3], p[1]) for p in got_paths)
+    exp = sorted((p[0], round(p[2], 6), p[3], p[1]) for p in expected)
+    assert len(got) == len(exp)
+    for g, e in zip(got, exp):
+        assert g[:3] == e[:3]
+        assert abs(g[3] - e[3]) < 1e-4
+
+
+@pytest.mark.parametrize("interp,weight", [("linear", 0.5), ("log-linear", 0.7)])
+def test_exact_when_histories_are_full(setup, interp, weight):
+    symbols, ngram, lats = setup
+    lm = tiny_lm("lstm", symbols=symbols)
+    cfg = LatticeRescoreConfig(weight=weight, interpolation=interp, pops_per_round=3, **EXACT)
+    out = rescore_lattices(lats, lm, ngram, cfg)
+    for lat, new in zip(lats, out):
+        expected = []
+        for words, g, ac, ali in all_paths(lat):
+            nn, ng = lm.score_sentences([words])[0], ngram.score_sentences([words])[0]
+            expected.append((words, g + ng.sum() - combine_logprobs(nn, ng, weight, interp).sum(), ac, ali))
+        _match(all_paths(new), expected)
+
+
+def test_old_lm_back_in_is_identity(setup):
+    symbols, ngram, lats = setup
+    out = rescore_lattices(lats, ngram, ngram, LatticeRescoreConfig(max_ngram_order=3, beam=8.0))
+    for lat, new in zip(lats, out):
+        a, b = lat.best_path(0.1), new.best_path(0.1)
+        assert a.words == b.words
+        assert abs(a.graph_cost - b.graph_cost) < 1e-6 and abs(a.acoustic_cost - b.acoustic_cost) < 1e-9
+
+
+def test_without_old_lm_and_pruning(setup):
+    symbols, ngram, lats = setup
+    lm = tiny_lm("transformer", symbols=symbols)
+    cfg = LatticeRescoreConfig(weight=0.4, interpolation="log-linear", **EXACT)
+    out = rescore_lattices(lats[:2], lm, None, cfg)
+    for lat, new in zip(lats[:2], out):
+        expected = [(w, 0.6 * g - 0.4 * lm.sentence_log_prob(w), ac, al) for w, g, ac, al in all_paths(lat)]
+        _match(all_paths(new), expected)
+    with pytest.raises(ConfigError, match="needs the old n-gram"):
+        rescore_lattices(lats, lm, None, LatticeRescoreConfig())
+    # a tight beam and arc budget keep fewer arcs, but always a complete best path
+    small = rescore_lattices(lats, lm, ngram, LatticeRescoreConfig(max_ngram_order=2, beam=0.5, max_arcs=4))
+    full = rescore_lattices(lats, lm, ngram, LatticeRescoreConfig(**EXACT))
+    assert sum(x.num_arcs for x in small) < sum(x.num_arcs for x in full)
+    assert all(x.best_path(0.1) is not None for x in small)
+
+
+def test_lattice_without_complete_path(setup):
+    symbols, ngram, _ = setup
+    w = symbols["w1"]
+    # state 1 is final but unreachable from the start: no complete path
+    lat = Lattice.from_arrays("dead", 3, [0], [2], [w], [1.0], [1.0], [np.inf, 0.0, np.inf], [np.inf, 0.0, np.inf])
+    assert rescore_lattices([lat], ngram, ngram) == [None]
