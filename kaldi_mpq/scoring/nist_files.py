@@ -1,0 +1,135 @@
+"""NIST STM (references) and CTM (time-marked hypotheses) files, and eval-set subsets.
+
+STM, one segment per line (``;;`` comments)::
+
+    ES2011a A FEE041 93.94 95.68 <O,F0,F> I'M KRISTA AND I'M THE INDUSTRIAL DESIGNER
+
+CTM, one word per line (confidence optional)::
+
+    ES2011a A 93.940 0.250 I'M 1.00
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+from kaldi_mpq.errors import ScoringError
+from kaldi_mpq.fileio import Pathlike, atomic_write
+
+
+@dataclass(frozen=True)
+class StmSegment:
+    """One reference segment; times in seconds."""
+
+    file: str
+    channel: str
+    speaker: str
+    start: float
+    end: float
+    label: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CtmWord:
+    """One hypothesis word; ``start`` and ``duration`` in seconds."""
+
+    file: str
+    channel: str
+    start: float
+    duration: float
+    word: str
+    confidence: Optional[float] = None
+
+
+def _lines(path: Pathlike):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ScoringError(f"{path}:{lineno}: bytes not valid utf-8 at column {e.start + 1}") from None
+            if line.strip() and not line.startswith(";;"):
+                yield lineno, line
+
+
+def read_stm(path: Pathlike) -> list[StmSegment]:
+    """Read an STM file.
+
+    Raises:
+        ScoringError: fewer than 5 fields, or non-numeric / reversed times (file and line named).
+    """
+    out = []
+    for lineno, line in _lines(path):
+        f = line.split()
+        if len(f) < 5:
+            raise ScoringError(f"{path}:{lineno}: expected '<file> <chan> <spk> <start> <end> [<label>] words', got {line.strip()!r}")
+        try:
+            start, end = float(f[3]), float(f[4])
+        except ValueError:
+            raise ScoringError(f"{path}:{lineno}: times {f[3]!r} {f[4]!r} are not numbers") from None
+        if end < start:
+            raise ScoringError(f"{path}:{lineno}: segment ends ({end}) before it starts ({start})")
+        rest = f[5:]
+        label = rest.pop(0) if rest and rest[0].startswith("<") else ""
+        out.append(StmSegment(f[0], f[1], f[2], start, end, label, tuple(rest)))
+    return out
+
+
+def read_ctm(path: Pathlike) -> list[CtmWord]:
+    """Read a CTM file (5 or 6 fields per line).
+
+    Raises:
+        ScoringError: a malformed line (file and line named).
+    """
+    out = []
+    for lineno, line in _lines(path):
+        f = line.split()
+        if len(f) not in (5, 6):
+            raise ScoringError(f"{path}:{lineno}: expected '<file> <chan> <start> <dur> <word> [<conf>]', got {line.strip()!r}")
+        try:
+            conf = float(f[5]) if len(f) == 6 else None
+            out.append(CtmWord(f[0], f[1], float(f[2]), float(f[3]), f[4], conf))
+        except ValueError:
+            raise ScoringError(f"{path}:{lineno}: non-numeric time or confidence in {line.strip()!r}") from None
+    return out
+
+
+def write_stm(path: Pathlike, segments: Iterable[StmSegment]) -> None:
+    """Write an STM sorted by file, channel and start time, as sclite requires."""
+    with atomic_write(path) as f:
+        for s in sorted(segments, key=lambda s: (s.file, s.channel, s.start)):
+            label = f" {s.label}" if s.label else ""
+            f.write(f"{s.file} {s.channel} {s.speaker} {s.start:.2f} {s.end:.2f}{label} {' '.join(s.words)}\n")
+
+
+def write_ctm(path: Pathlike, words: Iterable[CtmWord]) -> None:
+    """Write a CTM sorted by file, channel and start time, as sclite expects."""
+    with atomic_write(path) as f:
+        for w in sorted(words, key=lambda w: (w.file, w.channel, w.start)):
+            conf = f" {w.confidence:.2f}" if w.confidence is not None else ""
+            f.write(f"{w.file} {w.channel} {w.start:.3f} {w.duration:.3f} {w.word}{conf}\n")
+
+
+# Subsets scored besides the whole set, as Kaldi's swbd/fisher local/score_sclite.sh does with
+# ``grep -v '^<prefix>'`` on both STM and CTM: name -> file-name prefix that is removed.
+SUBSETS: dict[str, dict[str, str]] = {
+    "eval2000": {"swbd": "en_", "callhm": "sw_"},
+    "rt03": {"swbd": "fsh_", "fsh": "sw_"},
+    "rt02": {},
+}
+
+
+def subsets_for(set_name: str) -> dict[str, str]:
+    """The subsets of a test set named like ``eval2000``, ``eval2000_hires``, ``rt03``; {} if none."""
+    for prefix, subs in SUBSETS.items():
+        if set_name.startswith(prefix):
+            return subs
+    return {}
+
+
+def exclude_prefix(items: Sequence, prefix: str) -> list:
+    """Drop STM segments / CTM words whose file name starts with ``prefix`` (``grep -v '^prefix'``)."""
+    return [x for x in items if not x.file.startswith(prefix)]
