@@ -146,11 +146,12 @@ def format_transcript_line(key: str, words: Iterable[str]) -> str:
     return key + " " + "".join(w + " " for w in words) + "\n"
 
 
-def write_transcripts(path: Pathlike, transcripts: dict[str, list[str]]) -> None:
-    """Write ``{utt: words}`` atomically in Kaldi's ``int2sym.pl`` layout (trailing space)."""
+def write_transcripts(path: Pathlike, transcripts: dict[str, list[str]], trailing_space: bool = True) -> None:
+    """Write ``{utt: words}`` atomically: in ``int2sym.pl`` layout (trailing space, hypotheses) or
+    as ``data/text`` lines (``trailing_space=False``, the ``test_filt.txt`` of references)."""
     with atomic_write(path) as f:
         for key, words in transcripts.items():
-            f.write(format_transcript_line(key, words))
+            f.write(format_transcript_line(key, words) if trailing_space else " ".join([key, *words]) + "\n")
 
 
 def read_utt2spk(path: Pathlike) -> dict[str, str]:
