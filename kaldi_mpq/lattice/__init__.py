@@ -1,0 +1,13 @@
+"""Kaldi lattices: archives in and out, HTK SLF import, and lattice operations with Kaldi's semantics.
+
+Public API::
+
+    from kaldi_mpq.lattice import Lattice, read_lattices, write_lattices, best_paths, PathSearch
+"""
+
+from kaldi_mpq.lattice.io import LatticeTable, read_lattices, write_lattices
+from kaldi_mpq.lattice.lattice import Lattice, Path
+from kaldi_mpq.lattice.paths import PathSearch, best_paths, nbest
+
+__all__ = ["Lattice", "LatticeTable", "Path", "PathSearch", "best_paths", "nbest", "read_lattices",
+           "write_lattices"]

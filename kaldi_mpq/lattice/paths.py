@@ -1,0 +1,223 @@
+"""Best path, n-best and forward/backward best costs over topologically sorted lattices.
+
+Best paths follow Kaldi's ``CompactLatticeShortestPath`` (used by ``lattice-best-path``) to the tie:
+the cost of an arc is ``double(graph) + double(acoustic)`` of its scaled float32 weight; states are
+relaxed in topological order with a strict ``<``, so among equal-cost predecessors the first arc in
+(state, arc) order wins; the final state is the first state with the least ``cost + final cost``; and
+between two consecutive states on the path the arc with the least own cost is taken (first on ties).
+
+Many lattices are searched together (vectorised over lattices, one numpy step per state index), and a
+:class:`PathSearch` keeps the index structures so that LMWT x WIP sweeps recompute only the costs::
+
+    search = PathSearch(lattices)
+    for lmwt in range(7, 18):
+        paths = search.best_paths(acoustic_scale=1.0 / lmwt)
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Optional, Sequence
+
+import numpy as np
+
+from kaldi_mpq.lattice.lattice import Lattice, Path
+
+_INF = float("inf")
+
+
+class PathSearch:
+    """Best paths of a list of lattices under any scales and penalty; structures built once.
+
+    Args:
+        lattices: topologically sorted lattices (as every :class:`Lattice` is).
+    """
+
+    def __init__(self, lattices: Sequence[Lattice]):
+        self.lattices = list(lattices)
+        nl = len(self.lattices)
+        ns = np.fromiter((lat.num_states for lat in self.lattices), dtype=np.int64, count=nl)
+        na = np.fromiter((lat.num_arcs for lat in self.lattices), dtype=np.int64, count=nl)
+        self.state_off = np.zeros(nl + 1, dtype=np.int64)
+        np.cumsum(ns, out=self.state_off[1:])
+        self.arc_off = np.zeros(nl + 1, dtype=np.int64)
+        np.cumsum(na, out=self.arc_off[1:])
+        lat_of_arc = np.repeat(np.arange(nl), na)
+        cat = (lambda name: np.concatenate([getattr(x, name) for x in self.lattices])
+               if nl else np.zeros(0, dtype=np.int32))
+        self.local_dst = cat("dst").astype(np.int64)
+        self.src = cat("src").astype(np.int64) + self.state_off[lat_of_arc]
+        self.dst = self.local_dst + self.state_off[lat_of_arc]
+        self.word = cat("word")
+        self.graph = cat("graph_cost") if nl else np.zeros(0)
+        self.acoustic = cat("acoustic_cost") if nl else np.zeros(0)
+        self.final_graph = cat("final_graph") if nl else np.zeros(0)
+        self.final_acoustic = cat("final_acoustic") if nl else np.zeros(0)
+        self.lat_of_state = np.repeat(np.arange(nl), ns)
+        # Pull schedule: step k computes the cost of local state k of every lattice from its
+        # incoming arcs; arcs sorted by (k, lattice) so each step is one contiguous slice.
+        order = np.argsort(self.local_dst * max(nl, 1) + lat_of_arc, kind="stable")
+        self._order = order
+        key = self.dst[order]
+        seg_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        seg_k = self.local_dst[order][seg_start]
+        max_k = int(ns.max()) if nl else 0
+        k_bounds = np.searchsorted(seg_k, np.arange(max_k + 1))
+        self._steps = []
+        for k in range(1, max_k):
+            s0, s1 = k_bounds[k], k_bounds[k + 1]
+            if s0 == s1:
+                continue
+            a0 = seg_start[s0]
+            a1 = seg_start[s1] if s1 < len(seg_start) else len(order)
+            self._steps.append((a0, a1, seg_start[s0:s1] - a0, key[seg_start[s0:s1]]))
+        self._src_sorted = self.src[order]
+
+    def costs(self, acoustic_scale: float, lm_scale: float, word_ins_penalty: float) -> tuple[np.ndarray, np.ndarray]:
+        """(arc costs [A], final costs [S]) over all lattices, Kaldi's float32 semantics."""
+        from kaldi_mpq.lattice.lattice import penalised_costs, scale_costs
+
+        g = scale_costs(self.graph, lm_scale)
+        if word_ins_penalty != 0.0:
+            g = penalised_costs(g, self.word, word_ins_penalty)
+        arc = g + scale_costs(self.acoustic, acoustic_scale)
+        fin = scale_costs(self.final_graph, lm_scale) + scale_costs(self.final_acoustic, acoustic_scale)
+        return arc, fin
+
+    def forward(self, arc_cost: np.ndarray) -> np.ndarray:
+        """Best cost from the start to every state [S total] (float64)."""
+        d = np.full(int(self.state_off[-1]), _INF)
+        d[self.state_off[:-1]] = 0.0
+        cs = arc_cost[self._order]
+        src = self._src_sorted
+        for a0, a1, seg, dst in self._steps:
+            cand = d[src[a0:a1]] + cs[a0:a1]
+            d[dst] = np.minimum.reduceat(cand, seg) if len(seg) < a1 - a0 else cand
+        return d
+
+    def best_paths(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
+                   word_ins_penalty: float = 0.0) -> list[Optional[Path]]:
+        """The best path of every lattice (None where no final state is reachable)."""
+        nl = len(self.lattices)
+        if nl == 0:
+            return []
+        arc_cost, fin_cost = self.costs(acoustic_scale, lm_scale, word_ins_penalty)
+        d = self.forward(arc_cost)
+        # Predecessor state of each state: source of the first arc (in arc order) reaching d[dst].
+        cand = d[self.src] + arc_cost
+        hit = np.flatnonzero((cand == d[self.dst]) & np.isfinite(cand))
+        first_dst, first_i = np.unique(self.dst[hit], return_index=True)
+        pred = np.full(len(d), -1, dtype=np.int64)
+        pred[first_dst] = self.src[hit[first_i]]
+        # Arc taken between pred and state: least own cost among pred->state arcs, first on ties.
+        on = np.flatnonzero(pred[self.dst] == self.src)
+        srt = on[np.lexsort((on, arc_cost[on], self.dst[on]))]
+        first = np.r_[True, self.dst[srt][1:] != self.dst[srt][:-1]] if len(srt) else np.zeros(0, bool)
+        arc_into = np.full(len(d), -1, dtype=np.int64)
+        arc_into[self.dst[srt[first]]] = srt[first]
+        # Final state: first state with the least total cost.
+        tot = d + fin_cost
+        best = np.minimum.reduceat(tot, self.state_off[:-1]) if len(tot) else tot
+        eq = np.flatnonzero(tot == np.repeat(best, np.diff(self.state_off)))
+        lat_ids, first_eq = np.unique(self.lat_of_state[eq], return_index=True)
+        final_of = np.full(nl, -1, dtype=np.int64)
+        final_of[lat_ids] = eq[first_eq]
+        arc_into_l = arc_into.tolist()
+        src_l = self.src.tolist()
+        out: list[Optional[Path]] = []
+        for li, lat in enumerate(self.lattices):
+            if not np.isfinite(best[li]):
+                out.append(None)
+                continue
+            s = int(final_of[li])
+            start = int(self.state_off[li])
+            arcs = []
+            while s != start:
+                a = arc_into_l[s]
+                arcs.append(a)
+                s = src_l[a]
+            arcs.reverse()
+            local = np.asarray(arcs, dtype=np.int64) - self.arc_off[li]
+            fs = int(final_of[li] - start)
+            out.append(_make_path(lat, local, fs, float(best[li])))
+        return out
+
+
+def _make_path(lat: Lattice, arcs: np.ndarray, final_state: int, cost: float) -> Path:
+    w = lat.word[arcs]
+    return Path(
+        words=tuple(w[w != 0].tolist()),
+        graph_cost=float(lat.graph_cost[arcs].sum() + lat.final_graph[final_state]),
+        acoustic_cost=float(lat.acoustic_cost[arcs].sum() + lat.final_acoustic[final_state]),
+        cost=cost, arcs=arcs, final_state=final_state,
+    )
+
+
+def best_paths(lattices: Sequence[Lattice], acoustic_scale: float = 1.0, lm_scale: float = 1.0,
+               word_ins_penalty: float = 0.0) -> list[Optional[Path]]:
+    """Best path of each lattice (Kaldi ``lattice-best-path`` semantics); None where none exists."""
+    return PathSearch(lattices).best_paths(acoustic_scale, lm_scale, word_ins_penalty)
+
+
+def forward_backward_best(lat: Lattice, arc_cost: np.ndarray, final_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, beta) [S]: best cost from the start to each state, and from each state to the end."""
+    alpha = PathSearch([lat]).forward(arc_cost)
+    beta = final_cost.copy()
+    off = lat.arc_offsets
+    dst = lat.dst
+    for s in range(lat.num_states - 1, -1, -1):
+        a0, a1 = off[s], off[s + 1]
+        if a1 > a0:
+            beta[s] = min(beta[s], float(np.min(arc_cost[a0:a1] + beta[dst[a0:a1]])))
+    return alpha, beta
+
+
+def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
+          word_ins_penalty: float = 0.0) -> list[Path]:
+    """Up to ``n`` paths with distinct word sequences, in non-decreasing cost order.
+
+    Paths are enumerated exactly in cost order (best-first search with the exact cost-to-go as
+    heuristic) and a path whose word sequence was already output is skipped, so the result is the
+    n best *distinct word sequences* whether or not the lattice is determinized (on a determinized
+    lattice, as Kaldi's decoders write them, this equals Kaldi's ``lattice-to-nbest``). The first
+    entry is the best path; ties are broken by arc order.
+    """
+    if n <= 0:
+        return []
+    cost = lat.arc_costs(acoustic_scale, lm_scale, word_ins_penalty)
+    fin = lat.final_costs(acoustic_scale, lm_scale)
+    _, beta = forward_backward_best(lat, cost, fin)
+    if not np.isfinite(beta[0]):
+        return []
+    off = lat.arc_offsets.tolist()
+    dst = lat.dst.tolist()
+    word = lat.word.tolist()
+    cost_l = cost.tolist()
+    beta_l = beta.tolist()
+    fin_l = fin.tolist()
+    # heap items: (estimated total, tie counter, cost so far, state or -1 when finished, arcs tuple, words)
+    counter = 0
+    heap = [(beta_l[0], 0, 0.0, 0, (), ())]
+    seen: set[tuple[int, ...]] = set()
+    out: list[Path] = []
+    while heap and len(out) < n:
+        est, _, g, s, arcs, words = heapq.heappop(heap)
+        if s < 0:
+            if words not in seen:
+                seen.add(words)
+                fs = arcs[-1] if arcs else 0
+                arc_idx = np.asarray(arcs[:-1], dtype=np.int64)
+                out.append(_make_path(lat, arc_idx, fs, est))
+            continue
+        if fin_l[s] < _INF:
+            counter += 1
+            heapq.heappush(heap, (g + fin_l[s], counter, g + fin_l[s], -1, arcs + (s,), words))
+        for a in range(off[s], off[s + 1]):
+            d = dst[a]
+            if beta_l[d] == _INF:
+                continue
+            g2 = g + cost_l[a]
+            counter += 1
+            w = words + (word[a],) if word[a] else words
+            heapq.heappush(heap, (g2 + beta_l[d], counter, g2, d, arcs + (a,), w))
+    return out
