@@ -1,0 +1,255 @@
+"""Quantization clusters: named groups of parameter rows that share one scale and one bit-width.
+
+Clusters are addressed by **parameter** name (LSTM gate matrices are row slices of ``nn.LSTM``
+parameters, not ``nn.Linear`` modules). Every cluster is a set of *rows* of parameters (a 1-D bias is
+a column: its element ``r`` is row ``r``), so one integer per row says where each weight belongs.
+
+Granularities (``granularity=``)::
+
+    layer      whole layers: "rnn.l0" (4 gates, both matrices, bias), "blocks.0" (attention + FF),
+               "embedding", "pos_embedding", "output"
+    sublayer   (default; alias "gate") one cluster per LSTM gate matrix "rnn.l0.i|f|g|o" (its rows of
+               weight_ih, weight_hh and bias), per Transformer sublayer "blocks.0.attn", "blocks.0.ff",
+               and "embedding", "pos_embedding", "output"
+    node       one cluster per output row ("node"): "rnn.l0.f.n17", "blocks.0.ff.fc1.n5",
+               "embedding.n42" (a word vector), "output.n42"
+
+Biases (``bias=``): ``"column"`` (default, paper 1's ``Theta_f [x, h, 1]^T``) puts the bias element of
+row ``r`` in row ``r``'s cluster; ``"float"`` keeps biases in fp32. PyTorch's LSTM has two biases,
+``bias_ih`` and ``bias_hh``, that are always added; :func:`fold_lstm_biases` replaces them by
+``bias_ih + bias_hh`` and ``0`` (the function is unchanged), so ``bias_hh`` is :data:`ZERO`: it is
+neither stored nor quantized and stays 0 (not trained).
+
+Everything else (LayerNorm, a tied output layer's bias) stays fp32 (:data:`FLOAT`). Tied weights are
+one parameter, listed once under their first name (``embedding.weight``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from kaldi_mpq.errors import PlanError
+
+GRANULARITIES = ("layer", "sublayer", "node")
+_ALIASES = {"gate": "sublayer"}
+BIAS_MODES = ("column", "float")
+LSTM_GATES = ("i", "f", "g", "o")  # PyTorch's row order in weight_ih / weight_hh / biases
+
+FLOAT = -1  # row kept in fp32
+ZERO = -2  # row fixed at 0 (folded LSTM bias_hh)
+
+
+def normalize_granularity(g: str) -> str:
+    g = _ALIASES.get(g, g)
+    if g not in GRANULARITIES:
+        raise PlanError(f"granularity must be one of {', '.join(GRANULARITIES)} (or 'gate'), got {g!r}")
+    return g
+
+
+@dataclass
+class ClusterMap:
+    """Which cluster each parameter row belongs to.
+
+    Attributes:
+        names: cluster names, in model order; index ``k`` is cluster ``k``.
+        rows: parameter name -> int64 ``[rows]``: a cluster index, :data:`FLOAT` or :data:`ZERO`.
+        shapes: parameter name -> shape, for every (de-duplicated) parameter of the model.
+    """
+
+    names: list[str] = field(default_factory=list)
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def cluster_sizes(self) -> np.ndarray:
+        """Number of weights in each cluster (int64 ``[C]``)."""
+        sizes = np.zeros(len(self.names), dtype=np.int64)
+        for p, r in self.rows.items():
+            cols = row_width(self.shapes[p])
+            mask = r >= 0
+            np.add.at(sizes, r[mask], cols)
+        return sizes
+
+    def members(self, index: int) -> Iterator[tuple[str, np.ndarray]]:
+        """``(parameter, row indices)`` of cluster ``index``."""
+        for p, r in self.rows.items():
+            sel = np.flatnonzero(r == index)
+            if sel.size:
+                yield p, sel
+
+
+def row_width(shape: tuple[int, ...]) -> int:
+    """Weights per row of a parameter viewed as ``[rows, cols]`` (1 for a vector)."""
+    return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+
+def as_rows(t: torch.Tensor) -> torch.Tensor:
+    """The ``[rows, cols]`` view of a parameter (a vector is a column, a scalar one row)."""
+    if t.dim() == 0:
+        return t.reshape(1, 1)
+    return t.reshape(t.shape[0], -1)
+
+
+def fold_lstm_biases(model: nn.Module) -> None:
+    """In place: ``bias_ih <- bias_ih + bias_hh``, ``bias_hh <- 0`` (frozen) in every ``nn.LSTM``."""
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.LSTM) and mod.bias:
+                for name in list(mod._flat_weights_names):
+                    if name.startswith("bias_hh"):
+                        hh = getattr(mod, name)
+                        getattr(mod, name.replace("bias_hh", "bias_ih")).add_(hh)
+                        hh.zero_()
+                        hh.requires_grad_(False)
+
+
+class _Builder:
+    def __init__(self, params: dict[str, torch.Tensor]):
+        self.map = ClusterMap(shapes={n: tuple(p.shape) for n, p in params.items()})
+        self.map.rows = {n: np.full(max(1, p.shape[0] if p.dim() else 1), FLOAT, dtype=np.int64)
+                         for n, p in params.items()}
+        self._index: dict[str, int] = {}
+        self._assigned: dict[str, np.ndarray] = {n: np.zeros_like(r, dtype=bool) for n, r in self.map.rows.items()}
+
+    def assign(self, cluster: str, param: str, rows: slice | np.ndarray | int) -> None:
+        if param not in self.map.rows:  # a tied duplicate: its rows belong to the first name
+            return
+        if cluster not in self._index:
+            self._index[cluster] = len(self.map.names)
+            self.map.names.append(cluster)
+        self._set(param, rows, self._index[cluster])
+
+    def mark(self, param: str, rows, value: int) -> None:
+        if param in self.map.rows:
+            self._set(param, rows, value)
+
+    def _set(self, param: str, rows, value: int) -> None:
+        done = self._assigned[param]
+        if done[rows].any():
+            raise AssertionError(f"{param}: rows {rows} assigned twice")  # internal invariant
+        done[rows] = True
+        self.map.rows[param][rows] = value
+
+
+def _layer_of(module_name: str) -> str:
+    """The enclosing layer of a sub-module: the path up to its first numeric (ModuleList) component."""
+    parts = module_name.split(".")
+    for i, p in enumerate(parts):
+        if p.isdigit():
+            return ".".join(parts[: i + 1])
+    return module_name
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def enumerate_clusters(
+    model: nn.Module, granularity: str = "sublayer", bias: str = "column"
+) -> ClusterMap:
+    """The clusters of ``model`` (module docstring). Every row of every parameter gets exactly one of:
+    a cluster, :data:`FLOAT` or :data:`ZERO`.
+
+    ``bias_hh`` rows are :data:`ZERO` only after :func:`fold_lstm_biases`; call it first.
+    """
+    granularity = normalize_granularity(granularity)
+    if bias not in BIAS_MODES:
+        raise PlanError(f"bias must be one of {', '.join(BIAS_MODES)}, got {bias!r}")
+    params = dict(model.named_parameters())  # tied parameters once, under their first name
+    b = _Builder(params)
+    for mname, mod in model.named_modules():
+        if isinstance(mod, nn.LSTM):
+            _lstm_clusters(b, mname, mod, granularity, bias)
+        elif isinstance(mod, nn.Embedding):
+            wname = _join(mname, "weight")
+            if granularity == "node":
+                for r in range(mod.num_embeddings):
+                    b.assign(f"{mname}.n{r}", wname, r)
+            else:
+                b.assign(mname, wname, slice(None))
+        elif isinstance(mod, nn.Linear):
+            _linear_clusters(b, mname, mod, granularity, bias, params)
+    return b.map
+
+
+def _lstm_clusters(b: _Builder, mname: str, mod: nn.LSTM, granularity: str, bias: str) -> None:
+    if mod.proj_size:
+        raise PlanError(f"{mname}: LSTM with proj_size is not supported")
+    H = mod.hidden_size
+    for layer in range(mod.num_layers):
+        for suffix in ("", "_reverse")[: 1 + int(mod.bidirectional)]:
+            lname = f"{mname}.l{layer}{'r' if suffix else ''}"
+            members = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
+            bias_ih, bias_hh = f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"
+            if mod.bias:
+                hh = _join(mname, bias_hh)
+                folded = not bool(getattr(mod, bias_hh).detach().any())
+                if bias == "column":
+                    members.append(bias_ih)
+                    if folded:
+                        b.mark(hh, slice(None), ZERO)
+                    else:
+                        members.append(bias_hh)
+                else:
+                    b.mark(_join(mname, bias_ih), slice(None), FLOAT)
+                    b.mark(hh, slice(None), ZERO if folded else FLOAT)
+            for g, gate in enumerate(LSTM_GATES):
+                for p in members:
+                    full = _join(mname, p)
+                    if granularity == "layer":
+                        b.assign(lname, full, slice(g * H, (g + 1) * H))
+                    elif granularity == "sublayer":
+                        b.assign(f"{lname}.{gate}", full, slice(g * H, (g + 1) * H))
+                    else:
+                        for r in range(H):
+                            b.assign(f"{lname}.{gate}.n{r}", full, g * H + r)
+
+
+def _linear_clusters(b: _Builder, mname: str, mod: nn.Linear, granularity: str, bias: str,
+                     params: dict[str, torch.Tensor]) -> None:
+    wname, bname = _join(mname, "weight"), _join(mname, "bias")
+    if wname not in params:  # tied to an embedding: the weight is quantized there
+        return
+    parent = mname.rsplit(".", 1)[0] if "." in mname else mname
+    with_bias = mod.bias is not None and bias == "column"
+    if granularity == "node":
+        for r in range(mod.out_features):
+            b.assign(f"{mname}.n{r}", wname, r)
+            if with_bias:
+                b.assign(f"{mname}.n{r}", bname, r)
+        return
+    cluster = _layer_of(parent) if granularity == "layer" else parent
+    b.assign(cluster, wname, slice(None))
+    if with_bias:
+        b.assign(cluster, bname, slice(None))
+
+
+def check_coverage(cmap: ClusterMap) -> None:
+    """Raise ``AssertionError`` unless every row has a valid owner and every cluster has rows."""
+    used = np.zeros(len(cmap.names), dtype=bool)
+    for p, r in cmap.rows.items():
+        if ((r < ZERO) | (r >= len(cmap.names))).any():
+            raise AssertionError(f"{p}: invalid row owners")
+        used[r[r >= 0]] = True
+    if not used.all():
+        raise AssertionError(f"empty clusters: {[n for n, u in zip(cmap.names, used) if not u][:5]}")
+
+
+def match_names(pattern: str, names: list[str]) -> list[str]:
+    """Names matched by a plan key (exact name or ``re:`` full-match regex)."""
+    if pattern.startswith("re:"):
+        rx = re.compile(pattern[3:])
+        return [n for n in names if rx.fullmatch(n)]
+    return [pattern] if pattern in names else []
+
+
+def describe(cmap: ClusterMap, limit: Optional[int] = None) -> str:
+    """One line per cluster: name and size."""
+    sizes = cmap.cluster_sizes()
+    lines = [f"{n}\t{s}" for n, s in zip(cmap.names, sizes)]
+    return "\n".join(lines[:limit] if limit else lines)

@@ -1,0 +1,157 @@
+"""Quantization plans: which bit-width each cluster gets.
+
+``plan.yaml``::
+
+    granularity: sublayer      # layer | sublayer (alias gate) | node -- see kaldi_mpq.quant.clusters
+    bias: column               # column (bias quantized with its row) | float
+    bits:
+      _default: 4              # every cluster no other key matches
+      embedding: 8             # an exact cluster name
+      "re:rnn\\.l1\\..*": 2     # a full-match regular expression over cluster names
+      output: null             # null (or 32): leave in fp32
+
+**Precedence (the one place it is defined):** for each cluster, an exact-name key wins; otherwise the
+first ``re:`` key, in file order, whose regex matches the whole name; otherwise ``_default``;
+otherwise the cluster stays fp32. Bit-widths are 1, 2, 3, 4, 5, 6, 8 (integer codes + one fp32 scale),
+16 (fp16 passthrough) or ``null``/32 (fp32). An exact key that names no cluster, or a regex that
+matches none, is an error (a typo must not silently leave a layer in float).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import yaml
+
+from kaldi_mpq.errors import PlanError
+from kaldi_mpq.fileio import Pathlike, atomic_write
+from kaldi_mpq.quant.clusters import BIAS_MODES, ClusterMap, normalize_granularity
+from kaldi_mpq.quant.quantizer import SUPPORTED_BITS
+
+FLOAT_BITS = 32
+
+
+def _check_bits(key: str, value, where: str) -> Optional[int]:
+    if value is None or value == FLOAT_BITS:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value not in SUPPORTED_BITS:
+        raise PlanError(
+            f"{where}: bits for {key!r} must be one of {', '.join(map(str, SUPPORTED_BITS))}, 32 or null, "
+            f"got {value!r}"
+        )
+    return value
+
+
+@dataclass
+class Plan:
+    """Cluster -> bits (module docstring). ``Plan.uniform(4)`` quantizes every cluster to 4 bits."""
+
+    bits: "OrderedDict[str, Optional[int]]" = field(default_factory=OrderedDict)
+    granularity: str = "sublayer"
+    bias: str = "column"
+    source: str = "<plan>"
+
+    def __post_init__(self) -> None:
+        self.granularity = normalize_granularity(self.granularity)
+        if self.bias not in BIAS_MODES:
+            raise PlanError(f"{self.source}: bias must be one of {', '.join(BIAS_MODES)}, got {self.bias!r}")
+        checked = OrderedDict()
+        for k, v in self.bits.items():
+            if not isinstance(k, str):
+                raise PlanError(f"{self.source}: cluster key {k!r} is not a string")
+            if k.startswith("re:"):
+                try:
+                    re.compile(k[3:])
+                except re.error as e:
+                    raise PlanError(f"{self.source}: bad regex {k!r}: {e}") from None
+            checked[k] = _check_bits(k, v, self.source)
+        self.bits = checked
+
+    @classmethod
+    def uniform(cls, bits: Optional[int], granularity: str = "sublayer", bias: str = "column") -> "Plan":
+        return cls(OrderedDict(_default=bits), granularity, bias, source=f"uniform {bits}-bit")
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<plan>") -> "Plan":
+        if not isinstance(data, dict) or not isinstance(data.get("bits"), dict):
+            raise PlanError(f"{source}: expected a mapping with a 'bits:' mapping (cluster -> bits)")
+        unknown = set(data) - {"bits", "granularity", "bias", "version"}
+        if unknown:
+            raise PlanError(f"{source}: unknown plan field(s) {', '.join(sorted(unknown))}")
+        return cls(OrderedDict(data["bits"]), data.get("granularity", "sublayer"), data.get("bias", "column"),
+                   source=source)
+
+    @classmethod
+    def read(cls, path: Pathlike) -> "Plan":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PlanError(f"{path}: no such plan file") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise PlanError(f"{path}: not valid YAML ({e})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        return {"version": 1, "granularity": self.granularity, "bias": self.bias, "bits": dict(self.bits)}
+
+    def write(self, path: Pathlike) -> None:
+        with atomic_write(path) as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+    def resolve(self, cmap: ClusterMap) -> np.ndarray:
+        """Bits of every cluster of ``cmap`` (int64 ``[C]``, 32 = fp32), by the documented precedence."""
+        names = cmap.names
+        index = {n: i for i, n in enumerate(names)}
+        out = np.full(len(names), -1, dtype=np.int64)
+        default = self.bits.get("_default", None)
+        for key, value in self.bits.items():
+            if key == "_default" or key.startswith("re:"):
+                continue
+            if key not in index:
+                raise PlanError(f"{self.source}: no cluster named {key!r} (granularity {self.granularity})")
+            out[index[key]] = FLOAT_BITS if value is None else value
+        for key, value in self.bits.items():
+            if not key.startswith("re:"):
+                continue
+            rx = re.compile(key[3:])
+            hits = [i for i, n in enumerate(names) if rx.fullmatch(n)]
+            if not hits:
+                raise PlanError(f"{self.source}: regex {key!r} matches no cluster (granularity {self.granularity})")
+            for i in hits:
+                if out[i] < 0:
+                    out[i] = FLOAT_BITS if value is None else value
+        out[out < 0] = FLOAT_BITS if default is None else default
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.bits.items())
+
+
+PlanLike = Union[Plan, int, str, Path, dict]
+
+
+def as_plan(plan: PlanLike, granularity: Optional[str] = None, bias: Optional[str] = None) -> Plan:
+    """A :class:`Plan` from a plan, a uniform bit-width, a plan.yaml path or a plan mapping."""
+    if isinstance(plan, Plan):
+        p = plan
+    elif isinstance(plan, int):
+        p = Plan.uniform(plan)
+    elif isinstance(plan, dict):
+        p = Plan.from_dict(plan)
+    else:
+        p = Plan.read(plan)
+    if granularity is not None or bias is not None:
+        p = Plan(p.bits, granularity or p.granularity, bias or p.bias, p.source)
+    return p
+
+
+def average_bits(cmap: ClusterMap, bits: np.ndarray) -> float:
+    """Parameter-weighted average bits over the clustered weights (fp32 clusters count 32)."""
+    sizes = cmap.cluster_sizes()
+    return float((sizes * bits).sum() / max(sizes.sum(), 1))
