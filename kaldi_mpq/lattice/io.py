@@ -119,3 +119,48 @@ class LatticeTable(RandomAccessTable):
 
     def __init__(self, rspecifier: str):
         super().__init__(rspecifier, read_lattice_object, LatticeFormatError)
+
+
+class ReadStats:
+    """Counts for Kaldi's closing "Done N lattices, failed M" line."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.failed = 0
+
+    def line(self) -> str:
+        return f"Done {self.done} lattices, failed for {self.failed}"
+
+
+def read_lattices_for_command(rspecifier: str, skip_bad: bool, stats: ReadStats) -> Iterator[Lattice]:
+    """The lattices a command should process; bad ones are logged and counted in ``stats.failed``
+    when ``skip_bad`` (else the first one raises LatticeFormatError)."""
+    for key, lat, err in read_lattices_tolerant(rspecifier, skip_bad):
+        if lat is None:
+            logger.warning("skipping lattice %s: %s", key, err)
+            stats.failed += 1
+            continue
+        yield lat
+
+
+def path_lattice(lat: Lattice, path, key: str) -> Lattice:
+    """A linear lattice holding one path of ``lat``: its arcs (words, unscaled weights, alignments)
+    in order and the final weight of its last state."""
+    from kaldi_mpq.lattice.lattice import _take_csr
+    import numpy as np
+
+    arcs = np.asarray(path.arcs, dtype=np.int64)
+    n = len(arcs) + 1
+    ali_off, ali = _take_csr(lat.ali_offsets, lat.ali_data, arcs)
+    fs = path.final_state
+    fg = np.full(n, np.inf)
+    fa = np.full(n, np.inf)
+    fg[-1], fa[-1] = lat.final_graph[fs], lat.final_acoustic[fs]
+    fali = lat.final_ali(fs)
+    fali_off = np.zeros(n + 1, dtype=np.int64)
+    fali_off[-1] = len(fali)
+    return Lattice.from_csr(
+        key, n, np.arange(n - 1, dtype=np.int32), np.arange(1, n, dtype=np.int32), lat.word[arcs],
+        lat.graph_cost[arcs], lat.acoustic_cost[arcs], ali_off, ali, fg, fa, fali_off,
+        fali.astype(np.int32),
+    )

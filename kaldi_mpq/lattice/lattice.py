@@ -369,8 +369,9 @@ class Lattice:
         """Raise LatticeFormatError if an arc has a word id that ``symbols`` lacks."""
         if not self.num_arcs:
             return
-        known = np.zeros(int(max(self.word.max(), max(symbols.ids()))) + 1, dtype=bool)
-        known[np.asarray(list(symbols.ids()), dtype=np.int64)] = True
+        ids = np.fromiter(symbols.id_of.values(), dtype=np.int64)
+        known = np.zeros(int(max(self.word.max(), ids.max())) + 1, dtype=bool)
+        known[ids] = True
         bad = np.flatnonzero(~known[self.word])
         if len(bad):
             raise LatticeFormatError(
@@ -443,8 +444,8 @@ def topological_order(num_states: int, src: np.ndarray, dst: np.ndarray, start: 
 
     Follows OpenFst's TopSort (depth-first from the start state, then from the other states in id
     order, arcs in their order; states in reverse finishing order) so that ties between equal-cost
-    paths are broken as Kaldi breaks them. States not reachable from the start are put after the
-    start's ... and must not feed into it.
+    paths are broken as Kaldi breaks them. States not reachable from the start, which OpenFst may
+    put first, are moved after the reachable ones so that the start state is 0.
 
     Raises:
         LatticeFormatError: the lattice has a cycle, or an unreachable state has an arc into the

@@ -1,0 +1,125 @@
+"""Lattice operations on random DAGs (hypothesis) and the SLF fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kaldi_mpq.lattice import PathSearch, read_lattices, write_lattices
+from kaldi_mpq.lattice.slf import read_slf
+from kaldi_mpq.testing.lattices import brute_force_paths, dummy_lattice
+from kaldi_mpq.text.symbols import SymbolTable
+
+lattice_args = st.fixed_dictionaries({
+    "num_states": st.integers(1, 9), "extra_arcs": st.integers(0, 10), "seed": st.integers(0, 10**6),
+    "shuffle_states": st.booleans(), "num_finals": st.integers(1, 3),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(lattice_args, st.booleans(), st.booleans())
+def test_random_lattices_survive_write_read(tmp_path_factory, args, text, compact):
+    lat = dummy_lattice(**args)
+    path = tmp_path_factory.mktemp("rt") / "a.ark"
+    write_lattices(f"ark:{path}", [lat], text=text, compact=compact)
+    back = next(read_lattices(f"ark:{path}"))
+    if compact:
+        for f in ("src", "dst", "word", "ali_offsets", "ali_data", "final_ali_data"):
+            np.testing.assert_array_equal(getattr(lat, f), getattr(back, f))
+        for f in ("graph_cost", "acoustic_cost", "final_graph", "final_acoustic"):
+            np.testing.assert_allclose(getattr(lat, f), getattr(back, f), rtol=1e-5 if text else 0)
+    assert back.best_path(0.1).words == lat.best_path(0.1).words
+
+
+@settings(max_examples=60, deadline=None)
+@given(lattice_args, st.sampled_from([1.0, 0.1, 1 / 13]), st.sampled_from([0.0, 0.5, 2.0]))
+def test_best_path_equals_brute_force(args, acwt, wip):
+    lat = dummy_lattice(**args)
+    best_cost, _ = brute_force_paths(lat, acwt, 1.0, wip)[0]
+    path = lat.best_path(acwt, 1.0, wip)
+    assert path.cost == pytest.approx(best_cost, abs=1e-9)
+    costs = lat.arc_costs(acwt, 1.0, wip)
+    assert costs[path.arcs].sum() + lat.final_costs(acwt)[path.final_state] == pytest.approx(best_cost)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lattice_args, st.integers(1, 8))
+def test_nbest_distinct_sorted_first_is_best(args, n):
+    lat = dummy_lattice(**args)
+    got = lat.nbest(n, acoustic_scale=0.1)
+    brute = brute_force_paths(lat, 0.1)
+    distinct = []
+    for c, w in brute:
+        if w not in [d[1] for d in distinct]:
+            distinct.append((c, w))
+    assert len(got) == min(n, len(distinct))
+    assert [p.cost for p in got] == pytest.approx([c for c, _ in distinct[: len(got)]])
+    assert len({p.words for p in got}) == len(got)
+    assert all(a.cost <= b.cost for a, b in zip(got, got[1:]))
+    assert got[0].words == lat.best_path(0.1).words
+
+
+def test_batched_search_equals_single_and_sweeps():
+    lats = [dummy_lattice(7, 9, seed=s, key=f"u{s}", shuffle_states=s % 2 == 1) for s in range(20)]
+    search = PathSearch(lats)
+    for acwt in (1.0, 0.1):
+        for lat, p in zip(lats, search.best_paths(acwt, 1.0, 0.5)):
+            q = lat.best_path(acwt, 1.0, 0.5)
+            assert p.words == q.words and p.cost == q.cost and (p.arcs == q.arcs).all()
+
+
+def test_scale_and_penalty_are_new_lattices_with_float32_values():
+    lat = dummy_lattice(6, 6, seed=4)
+    scaled = lat.scale(acoustic_scale=0.1, lm_scale=2.0)
+    assert scaled is not lat and (lat.graph_cost == dummy_lattice(6, 6, seed=4).graph_cost).all()
+    np.testing.assert_allclose(scaled.acoustic_cost, lat.acoustic_cost * 0.1, rtol=1e-6)
+    assert (scaled.graph_cost.astype(np.float32) == scaled.graph_cost).all()
+    pen = lat.add_word_insertion_penalty(1.5)
+    np.testing.assert_allclose(pen.graph_cost - lat.graph_cost, np.where(lat.word != 0, 1.5, 0), atol=1e-5)
+
+
+def test_prune_keeps_best_path_and_drops_far_arcs():
+    lat = dummy_lattice(9, 14, seed=7, num_finals=2)
+    best = lat.best_path(0.1)
+    tight = lat.prune(0.0, acoustic_scale=0.1)
+    assert tight.best_path(0.1).words == best.words
+    assert tight.num_arcs <= lat.num_arcs
+    assert lat.prune(1e9, acoustic_scale=0.1).num_arcs == lat.num_arcs
+    for c, _ in brute_force_paths(tight, 0.1):
+        assert c <= best.cost + 1e-9
+
+
+def test_word_alignment_from_alignment_lengths():
+    lat = dummy_lattice(5, 0, seed=2, eps_prob=0.0)  # a chain
+    path = lat.best_path()
+    frames = lat.state_times()
+    assert lat.word_alignment(path) == [
+        (int(lat.word[a]), int(frames[lat.src[a]]), int(lat.ali_offsets[a + 1] - lat.ali_offsets[a]))
+        for a in path.arcs]
+
+
+def test_slf_and_kaldi_text_give_the_same_graph(shared_data, tmp_path):
+    d = shared_data("lattice-fixtures-theanolm")
+    symbols = SymbolTable.read(d / "words.txt", unk=None)
+    slf = read_slf(d / "lattice.slf", symbols)
+    # the fixture's header "utterance 123" is not a Kaldi key; make it one
+    text = (d / "lattice.lat").read_text().replace("utterance 123", "utterance_123", 1)
+    (tmp_path / "l.ark").write_text(text)
+    kal = next(read_lattices(f"ark,t:{tmp_path / 'l.ark'}"))
+    assert slf.key == kal.key and slf.num_states == kal.num_states
+
+    def arcs(lat):  # in the states' original numbering (SLF nodes / Kaldi state ids)
+        ids = lat.file_states if lat.file_states is not None else np.arange(lat.num_states)
+        return sorted(zip(ids[lat.src].tolist(), ids[lat.dst].tolist(), lat.word.tolist(),
+                          np.round(lat.graph_cost, 2).tolist(), np.round(lat.acoustic_cost, 2).tolist()))
+
+    assert arcs(slf) == arcs(kal)
+    fin = lambda lat: sorted(zip(lat.final_graph.tolist(), lat.final_acoustic.tolist()))
+    assert fin(slf) == fin(kal)
+    for acwt in (1.0, 1 / 12.3, 0.01):
+        assert slf.best_path(acwt).words == kal.best_path(acwt).words
+    wa = slf.word_alignment(slf.best_path(1 / 12.3))
+    assert [w for w, _, _ in wa] == list(slf.best_path(1 / 12.3).words)
+    assert all(n > 0 for _, _, n in wa)
