@@ -23,8 +23,11 @@ so equal states mean equal futures; ``advance`` over thousands of states is a fe
 ``searchsorted`` passes, one per back-off level.
 
 Words of the lang dir's words.txt that the ARPA lacks score as the ARPA's unk (``<unk>`` or the table's
-unk symbol) when it has one, else with a floor of ``log10 p = -99`` (Kaldi's G.fst has no arc for them);
-the number of such words is logged.
+unk symbol) when it has one; else (kaldingram and SRILM without ``-unk`` write no ``<unk>``) with the
+probability of the ARPA's rarest word, backed off to the unigram level. Kaldi's G.fst would have no arc
+for them at all, which as an *old LM to remove* would make every hypothesis with such a word
+infinitely good; the rarest-word floor keeps removal and interpolation sane. The number of such
+words is logged.
 """
 
 from __future__ import annotations
@@ -46,7 +49,12 @@ from kaldi_mpq.text.symbols import BOS, EOS, SymbolTable
 logger = logging.getLogger(__name__)
 
 LN10 = math.log(10.0)
-FLOOR_LOG10 = -99.0  # log10 prob of a word the ARPA cannot predict at all (SRILM's -99)
+
+
+def oov_log10(arpa: "ArpaModel") -> float:
+    """log10 p of words the ARPA cannot predict: its rarest unigram (``<s>`` excluded)."""
+    probs = [p for ng, (p, _) in arpa.ngrams[0].items() if ng[0] != BOS and p > -99.0]
+    return min(probs) if probs else -99.0
 _COUNT_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)$")
 _SECTION = re.compile(r"^\\(\d+)-grams:$")
 
@@ -196,10 +204,11 @@ class NgramLM(LanguageModel):
             logger.warning(
                 "%s: %d words of %s are not in the ARPA; they score as %s",
                 arpa.source, len(missing), symbols.source,
-                repr(unk_word) if unk_word else f"log10 p = {FLOOR_LOG10}",
+                repr(unk_word) if unk_word else f"the rarest word (log10 p = {oov_log10(arpa)})",
             )
         self.num_missing_words = len(missing)
-        # word id of the lattice -> index used in the n-gram keys (-1: floor)
+        self._oov_logp = oov_log10(arpa) * LN10
+        # word id of the lattice -> index used in the n-gram keys (self._nothing: OOV)
         self._word_map = np.full(symbols.max_id + 1, self._nothing, dtype=np.int64)
         for w, i in symbols.id_of.items():
             if (w,) in arpa.ngrams[0]:
@@ -287,7 +296,7 @@ class NgramLM(LanguageModel):
             raise ValueError(f"advance: word id out of range [0, {self._word_map.size})")
         w = self._word_map[words]
         logp = np.zeros(hist.shape, dtype=np.float64)
-        out = np.zeros(hist.shape, dtype=np.int64)  # floor words end in the root state
+        out = np.zeros(hist.shape, dtype=np.int64)  # OOV words end in the root state
         todo = np.arange(hist.size)
         for _ in range(self.order + 1):
             if todo.size == 0:
@@ -302,9 +311,9 @@ class NgramLM(LanguageModel):
             out[done] = self._next[pos[hit]]
             miss = todo[~hit]
             at_root = hist[miss] == 0
-            # a word the ARPA cannot predict, backed off to the root: floor
+            # a word the ARPA cannot predict, backed off to the root
             dead = miss[at_root]
-            logp[dead] += FLOOR_LOG10 * LN10
+            logp[dead] += self._oov_logp
             todo = miss[~at_root]
             logp[todo] += self._bow[hist[todo]]
             hist[todo] = self._parent[hist[todo]]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kaldi_mpq.errors import ArpaFormatError
-from kaldi_mpq.ngram.arpa import FLOOR_LOG10, NgramLM, read_arpa
+from kaldi_mpq.ngram.arpa import NgramLM, read_arpa
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.text.symbols import SymbolTable
 
@@ -49,7 +49,9 @@ def brute_force_logprob(arpa_path, words: list[str]) -> float:
         if (hist + (w,)) in table:
             return table[hist + (w,)][0]
         if not hist:
-            return table[("<unk>",)][0] if ("<unk>",) in table else FLOOR_LOG10
+            if ("<unk>",) in table:
+                return table[("<unk>",)][0]
+            return min(v[0] for k, v in table.items() if len(k) == 1 and k != ("<s>",))
         bow = table[hist][1] if hist in table else 0.0
         return bow + p(hist[1:], w)
 

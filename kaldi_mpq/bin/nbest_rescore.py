@@ -1,0 +1,61 @@
+"""Rescore the n-best lists of a Kaldi decode dir with a neural LM; write a new decode dir.
+
+Usage:
+    kaldi-mpq nbest-rescore --lm exp/lstm --words data/lang/words.txt --old-lm data/local/lm/3gram.arpa.gz \\
+        exp/tri3a/decode exp/tri3a/decode_lstm_nbest
+    kaldi-mpq nbest-rescore --lm exp/transformer --words data/lang/words.txt --old-lm lm.arpa \\
+        --n 20 --acwt 0.1 --weight 0.5 --interpolation linear --job 3 exp/tri3a/decode exp/tri3a/decode_tf
+    kaldi-mpq nbest-rescore --lm exp/lstm --words data/lang/words.txt --interpolation log-linear \\
+        --weight 0.3 exp/tri3a/decode exp/tri3a/decode_lstm_noremoval      # no old LM: graph cost mixed
+
+For each utterance the N best distinct word sequences at --acwt are taken, the old n-gram's log-prob
+is removed from each graph cost and the new LM's (the --weight mix of neural and n-gram) is added;
+each list is written back as a lattice (lat.JOB.gz, num_jobs) so Kaldi's scoring runs unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kaldi_mpq.nbest.lattices import DEFAULT_N
+from kaldi_mpq.nbest.prefix import DEFAULT_MAX_BATCH
+from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT, INTERPOLATIONS
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``lattice-rescore``."""
+    parser.add_argument("in_dir", help="input decode dir (lat.JOB.gz, num_jobs)")
+    parser.add_argument("out_dir", help="output decode dir")
+    parser.add_argument("--lm", required=True, help="neural LM checkpoint dir (or packed quantized LM)")
+    parser.add_argument("--words", required=True, help="the lang dir's words.txt (must equal the LM's)")
+    parser.add_argument("--old-lm", help="ARPA of the first-pass n-gram LM to remove and interpolate with")
+    parser.add_argument("--acwt", type=float, default=0.1, help="acoustic scale")
+    parser.add_argument("--weight", type=float, default=DEFAULT_WEIGHT, help="weight of the neural LM")
+    parser.add_argument("--interpolation", default=DEFAULT_INTERPOLATION, choices=INTERPOLATIONS,
+                        help="per-word linear mix of probabilities, or log-linear (Kaldi's --weight)")
+    parser.add_argument("--job", type=int, help="only this job (1-based), as in $cmd JOB=1:$nj")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when present)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="hypotheses per utterance")
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                        help="hypotheses per prefix tree (bounds memory)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from kaldi_mpq.lattice.rescore_dir import load_rescoring_lms, rescore_decode_dir
+    from kaldi_mpq.nbest.lattices import lattice_to_nbest, nbest_to_lattice
+    from kaldi_mpq.nbest.rescore import check_settings, rescore_nbest
+
+    check_settings(args.old_lm is not None, args.weight, args.interpolation)
+    lm, old = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device)
+
+    def rescore(lattices):
+        lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lattices]
+        new = rescore_nbest(lists, lm, old, args.weight, args.interpolation, args.max_batch)
+        return [nbest_to_lattice(nb) for nb in new]
+
+    rescore_decode_dir(args.in_dir, args.out_dir, rescore, args.job)
+    return 0
