@@ -244,11 +244,11 @@ class ByteWindow:
                 line = self.buf[self.pos:i + 1]
                 self.pos = i + 1
                 return line
-            if self.eof or not self.fill(len(self.buf) - self.pos + CHUNK_BYTES):
-                if not self.fill(len(self.buf) - self.pos + 1):
-                    line = self.buf[self.pos:]
-                    self.pos = len(self.buf)
-                    return line
+            if self.eof:
+                line = self.buf[self.pos:]
+                self.pos = len(self.buf)
+                return line
+            self.fill(len(self.buf) - self.pos + CHUNK_BYTES)
 
 
 ObjectReader = Callable[[ByteWindow, str], T]

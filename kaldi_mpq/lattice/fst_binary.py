@@ -69,27 +69,26 @@ def is_binary_fst(win: ByteWindow) -> bool:
 
 def _read_header(win: ByteWindow, where: str) -> FstHeader:
     off0 = win.offset()
-    need = 8
-    if not win.fill(need):
+    if not win.fill(8):
         raise LatticeFormatError(f"{where}: byte offset {off0}: truncated OpenFst header")
-    b, p = win.buf, win.pos
-    if b[p:p + 4] != MAGIC_BYTES:
+    head = win.buf[win.pos:win.pos + 4]
+    if head != MAGIC_BYTES:
         raise LatticeFormatError(
-            f"{where}: byte offset {off0}: bad OpenFst magic {b[p:p + 4]!r} (expected {MAGIC_BYTES!r})")
+            f"{where}: byte offset {off0}: bad OpenFst magic {head!r} (expected {MAGIC_BYTES!r})")
     strings = []
-    q = p + 4
+    rel = 4  # offset from the header start; the window may move when it refills
     for _ in range(2):
-        if not win.fill(q - win.pos + 4):
+        if not win.fill(rel + 4):
             raise LatticeFormatError(f"{where}: byte offset {off0}: truncated OpenFst header")
-        b = win.buf
-        (n,) = struct.unpack_from("<i", b, q)
+        (n,) = struct.unpack_from("<i", win.buf, win.pos + rel)
         if not 0 < n < 256:
-            raise LatticeFormatError(f"{where}: byte offset {win.base + q}: bad string length {n} in OpenFst header")
-        if not win.fill(q - win.pos + 4 + n + _HEADER_TAIL.size):
+            raise LatticeFormatError(f"{where}: byte offset {off0 + rel}: bad string length {n} in OpenFst header")
+        if not win.fill(rel + 4 + n + _HEADER_TAIL.size):
             raise LatticeFormatError(f"{where}: byte offset {off0}: truncated OpenFst header")
-        b = win.buf
-        strings.append(b[q + 4:q + 4 + n].decode(errors="replace"))
-        q += 4 + n
+        q = win.pos + rel
+        strings.append(win.buf[q + 4:q + 4 + n].decode(errors="replace"))
+        rel += 4 + n
+    q = win.pos + rel
     version, flags, props, start, ns, na = _HEADER_TAIL.unpack_from(win.buf, q)
     win.pos = q + _HEADER_TAIL.size
     hdr = FstHeader(strings[0], strings[1], version, flags, props, start, ns, na)
@@ -230,13 +229,17 @@ _from_csr = Lattice.from_csr
 
 
 def _gather_csr(w: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The strings ``w[starts[i]:starts[i]+lens[i]]`` (disjoint, increasing) as one CSR array; a
+    0/1 mask over the body beats index arithmetic on ~90 transition ids per arc."""
     off = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(lens, out=off[1:])
-    total = int(off[-1])
-    if total == 0:
+    if off[-1] == 0:
         return off, np.zeros(0, dtype=np.int32)
-    idx = np.repeat(starts - off[:-1], lens) + np.arange(total, dtype=np.int64)
-    return off, w[idx]
+    marks = np.zeros(len(w) + 1, dtype=np.int8)
+    marks[starts] = 1
+    marks[starts + lens] -= 1
+    mask = np.cumsum(marks[:-1], dtype=np.int8).view(bool)
+    return off, w[mask]
 
 
 # -- writing ------------------------------------------------------------------------------------------
