@@ -80,3 +80,11 @@ def oov_stats(sentences: Iterable[list[str]], symbols: SymbolTable) -> OovStats:
                 oov += 1
                 types.add(w)
     return OovStats(words=n, oov=oov, oov_types=len(types))
+
+
+def sentences_to_ids(sentences: Iterable[list[str]], symbols: SymbolTable) -> list[list[int]]:
+    """Map words to ids; OOV words become the unk id (a table without unk raises on OOVs)."""
+    id_of, unk = symbols.id_of, symbols.unk_id
+    if unk is None:
+        return [symbols.ids(s, oov="error") for s in sentences]
+    return [[id_of.get(w, unk) for w in s] for s in sentences]

@@ -1,0 +1,87 @@
+"""Perplexity of an LM module (or :class:`NeuralLM`) over sentence or stream batches.
+
+``ppl = exp(total negative log-likelihood / predicted tokens)``; predicted tokens are the words and one
+``</s>`` per sentence (:mod:`kaldi_mpq.text.batching`), so sentence- and stream-mode perplexities use the
+same count. In stream mode an LSTM carries its state across batches (the whole text is one history); a
+Transformer sees each ``bptt`` chunk on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterable, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kaldi_mpq.lm.neural import NeuralLM
+from kaldi_mpq.text.batching import IGNORE, Batch
+
+
+@dataclass
+class PerplexityResult:
+    """``loss`` in nats per predicted token; ``seconds`` of wall time; ``tokens`` predicted."""
+
+    loss: float
+    tokens: int
+    seconds: float
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.loss) if self.loss < 700 else float("inf")
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def evaluate_perplexity(
+    lm: Union[nn.Module, NeuralLM],
+    batches: Iterable[Batch],
+    device: Optional[Union[str, torch.device]] = None,
+) -> PerplexityResult:
+    """Perplexity of ``lm`` on ``batches`` (:class:`~kaldi_mpq.text.batching.SentenceBatches` or
+    :class:`~kaldi_mpq.text.batching.StreamBatches`).
+
+    Args:
+        lm: an ``LstmLM``/``TransformerLM`` (or any module with their ``forward``) or a :class:`NeuralLM`.
+        batches: re-iterable batches; an LSTM carries its state across batches whose
+            ``carries_state`` is True.
+        device: where to run (default: where the module is).
+
+    The module is put in eval mode and restored to its previous mode afterwards.
+    """
+    module = lm.module if isinstance(lm, NeuralLM) else lm
+    dev = torch.device(device) if device is not None else _device_of(module)
+    was_training = module.training
+    module.eval()
+    carry = getattr(batches, "carries_state", False) and hasattr(module, "zero_state")
+    state = None
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    n = 0
+    start = time.perf_counter()
+    try:
+        for inputs, targets in batches:
+            inputs, targets = inputs.to(dev, non_blocking=True), targets.to(dev, non_blocking=True)
+            if carry:
+                logits, state = module.forward_with_state(inputs, state)
+            else:
+                logits = module(inputs)
+            total += F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                ignore_index=IGNORE, reduction="sum",
+            ).double()
+            n += int((targets != IGNORE).sum())
+        loss = float(total) / max(n, 1)
+    finally:
+        module.train(was_training)
+    return PerplexityResult(loss=loss, tokens=n, seconds=time.perf_counter() - start)

@@ -1,0 +1,139 @@
+"""File-level LM tasks behind ``kaldi-mpq train-lm`` and ``eval-lm``: read text, map to ids, train or
+evaluate, write the checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+
+from kaldi_mpq.errors import ConfigError, TrainingError
+from kaldi_mpq.fileio import Pathlike
+from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_lm, read_config
+from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
+from kaldi_mpq.lm.neural import NeuralLM
+from kaldi_mpq.lm.train import TrainConfig, TrainResult, make_batches, train_lm
+from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
+from kaldi_mpq.text.corpus import read_sentences
+from kaldi_mpq.text.symbols import DEFAULT_UNK, SymbolTable
+from kaldi_mpq.text.vocab import OovStats, build_vocab, count_words, oov_stats, sentences_to_ids
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TextOptions:
+    """How text files are read: ``format`` and ``normalize`` of :func:`kaldi_mpq.text.corpus.read_sentences`."""
+
+    format: str = "auto"
+    normalize: str = "none"
+
+
+def read_ids(path: Pathlike, symbols: SymbolTable, text: TextOptions = TextOptions()):
+    """``(id sentences, OovStats)`` of a text file."""
+    sentences = read_sentences(path, format=text.format, normalize=text.normalize)
+    return sentences_to_ids(sentences, symbols), oov_stats(sentences, symbols)
+
+
+def train_lm_files(
+    config: dict,
+    train: Pathlike,
+    valid: Pathlike,
+    out_dir: Pathlike,
+    words: Union[None, Pathlike, SymbolTable] = None,
+    unk: str = DEFAULT_UNK,
+    text: TextOptions = TextOptions(),
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the LM of ``config`` (``model`` + ``train`` sections) on text files into ``out_dir``.
+
+    Without ``words`` the vocabulary is every word of the training text (plus ``unk``).
+
+    Raises:
+        ConfigError: bad config, or ``resume`` with a config that differs from the checkpoint's.
+        TextFormatError / SymbolTableError: bad text or word list.
+        TrainingError: NaN loss (the message names the training file).
+    """
+    tcfg = TrainConfig.from_dict(config.get("train", {}))
+    train_sents = read_sentences(train, format=text.format, normalize=text.normalize)
+    if words is None:
+        symbols = build_vocab(count_words(train_sents), unk=unk, source=str(train))
+    elif isinstance(words, SymbolTable):
+        symbols = words
+    else:
+        symbols = SymbolTable.read(words, unk=unk)
+    valid_ids, valid_oov = read_ids(valid, symbols, text)
+    train_ids = sentences_to_ids(train_sents, symbols)
+    logger.info("vocabulary %d ids; train OOV rate %.2f%%, valid OOV rate %.2f%%", symbols.size,
+                100 * oov_stats(train_sents, symbols).oov_rate, 100 * valid_oov.oov_rate)
+    if resume:
+        saved = read_config(out_dir)
+        if saved.get("model") != config["model"] or saved.get("train") != tcfg.to_dict():
+            raise ConfigError(f"--resume: config differs from {Path(out_dir) / CONFIG_FILE}")
+    torch.manual_seed(tcfg.seed)
+    module = build_model(config["model"], symbols)
+    logger.info("%s LM with %.2f M parameters on %s", config["model"]["type"],
+                sum(p.numel() for p in module.parameters()) / 1e6, tcfg.resolved_device())
+    train_b = make_batches(train_ids, symbols, tcfg, train=True)
+    valid_b = make_batches(valid_ids, symbols, tcfg, train=False)
+    try:
+        return train_lm(module, train_b, valid_b, tcfg, out_dir=out_dir, symbols=symbols,
+                        model_config=config["model"], resume=resume, progress=progress)
+    except TrainingError as e:
+        raise TrainingError(f"{train}: {e}") from None
+
+
+@dataclass
+class EvalReport:
+    """Result of :func:`eval_lm_files`: perplexity, OOV statistics and speed (words/s counts words
+    and ``</s>``)."""
+
+    ppl: float
+    tokens: int
+    oov: OovStats
+    seconds: float
+    mode: str
+
+    @property
+    def words_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+
+def eval_lm_files(
+    lm_dir: Pathlike,
+    text_path: Pathlike,
+    words: Optional[Pathlike] = None,
+    mode: str = "sentence",
+    batch_size: int = 64,
+    bptt: Optional[int] = None,
+    text: TextOptions = TextOptions(),
+    device: Optional[str] = None,
+) -> EvalReport:
+    """Perplexity of a checkpoint on a text file.
+
+    Args:
+        mode: ``sentence`` (each sentence from ``<s>``: what rescoring sees) or ``stream`` (the text as
+            one history; LSTMs carry their state, Transformers see ``bptt``-token chunks).
+        bptt: stream chunk length (default: the checkpoint's training ``bptt``).
+    """
+    if mode not in ("sentence", "stream"):
+        raise ConfigError(f"mode must be sentence or stream, got {mode!r}")
+    lm = load_lm(lm_dir, words=words, device=device)
+    if not isinstance(lm, NeuralLM):
+        raise ConfigError(f"{lm_dir}: eval-lm needs a neural LM checkpoint")
+    ids, oov = read_ids(text_path, lm.symbols, text)
+    sym = lm.symbols
+    if mode == "sentence":
+        batches = SentenceBatches(ids, sym.bos_id, sym.eos_id, batch_size=batch_size, max_tokens=lm.max_tokens)
+    else:
+        if bptt is None:
+            bptt = int(read_config(lm_dir).get("train", {}).get("bptt", 35))
+        batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
+    start = time.perf_counter()
+    res: PerplexityResult = evaluate_perplexity(lm, batches)
+    return EvalReport(res.ppl, res.tokens, oov, time.perf_counter() - start, mode)

@@ -1,0 +1,43 @@
+"""Sentence batches and stream (BPTT) batches."""
+
+import torch
+
+from kaldi_mpq.text.batching import IGNORE, SentenceBatches, StreamBatches, pad_sentences, stream_ids
+
+BOS, EOS = 1, 2
+
+
+def test_pad_sentences():
+    inputs, targets = pad_sentences([[5, 6], [7], []], BOS, EOS)
+    assert inputs.tolist() == [[1, 5, 6], [1, 7, 2], [1, 2, 2]]
+    assert targets.tolist() == [[5, 6, 2], [7, 2, IGNORE], [2, IGNORE, IGNORE]]
+
+
+def test_sentence_batches_cover_every_sentence_once_and_respect_limits():
+    sents = [[10 + i] * (i % 7) for i in range(50)]
+    b = SentenceBatches(sents, BOS, EOS, batch_size=8, max_tokens=30, shuffle=True, seed=3)
+    seen = []
+    for inputs, targets in b:
+        assert inputs.shape[0] <= 8 and inputs.numel() <= 30
+        for row_in, row_t in zip(inputs.tolist(), targets.tolist()):
+            n = sum(t != IGNORE for t in row_t) - 1
+            seen.append(tuple(row_in[1 : n + 1]))
+    assert sorted(seen) == sorted(tuple(s) for s in sents)
+    assert sum(int((t != IGNORE).sum()) for _, t in b) == b.num_tokens == sum(len(s) + 1 for s in sents)
+    first = [x.tolist() for x, _ in b]
+    b.set_epoch(1)
+    assert [x.tolist() for x, _ in b] != first  # reshuffled per epoch
+    b.set_epoch(0)
+    assert [x.tolist() for x, _ in b] == first  # reproducible
+
+
+def test_stream_batches_are_contiguous_rows_and_ignore_bos_targets():
+    sents = [[5, 6], [7], [8, 9, 10], [11]]
+    assert stream_ids(sents, BOS, EOS).tolist() == [1, 5, 6, 2, 1, 7, 2, 1, 8, 9, 10, 2, 1, 11, 2]
+    b = StreamBatches(sents, BOS, EOS, batch_size=2, bptt=3)
+    inputs = torch.cat([x for x, _ in b], dim=1)
+    targets = torch.cat([t for _, t in b], dim=1)
+    assert inputs.tolist() == [[1, 5, 6, 2, 1, 7, 2], [1, 8, 9, 10, 2, 1, 11]]
+    assert targets.tolist() == [[5, 6, 2, IGNORE, 7, 2, IGNORE], [8, 9, 10, 2, IGNORE, 11, 2]]
+    assert [x.shape[1] for x, _ in b] == [3, 3, 1] and len(b) == 3
+    assert b.num_tokens == 11 and b.carries_state
