@@ -1,0 +1,64 @@
+"""Quantize an LM checkpoint to a packed low-bit model (ADMM, modified BP or post-training).
+
+Usage:
+    kaldi-mpq quantize --lm exp/lstm --method ptq --bits 8 --out exp/lstm_ptq8
+    kaldi-mpq quantize --lm exp/lstm --method admm --bits 2 --train ptb.train.txt --valid ptb.valid.txt \\
+        --steps-per-iter 200 --max-iters 20 --out exp/lstm_admm2
+    kaldi-mpq quantize --lm exp/tfm --method bp --plan conf/plan.yaml --granularity node \\
+        --train ptb.train.txt --valid ptb.valid.txt --out exp/tfm_bp_mixed
+
+The output directory loads anywhere an LM directory is accepted (``format: packed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kaldi_mpq.quant.api import ADMMConfig, BPConfig, PTQConfig
+
+METHODS = {"admm": ADMMConfig, "bp": BPConfig, "ptq": PTQConfig}
+_D_ADMM, _D_BP = ADMMConfig.__dataclass_fields__, BPConfig.__dataclass_fields__
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lm", required=True, help="float LM checkpoint directory")
+    parser.add_argument("--method", required=True, choices=sorted(METHODS))
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--bits", type=int, help="uniform bit-width: 1 2 3 4 5 6 8 16")
+    which.add_argument("--plan", help="plan.yaml (cluster -> bits)")
+    parser.add_argument("--granularity", choices=("layer", "sublayer", "gate", "node"),
+                        help="cluster granularity (default: the plan's, else sublayer)")
+    parser.add_argument("--bias", choices=("column", "float"), help="bias handling (default: column)")
+    parser.add_argument("--train", help="training text (admm, bp)")
+    parser.add_argument("--valid", help="validation text (admm, bp; also reported for ptq)")
+    parser.add_argument("--out", required=True, help="packed output directory")
+    parser.add_argument("--max-iters", type=int, default=_D_ADMM["max_iters"].default)
+    parser.add_argument("--steps-per-iter", type=int, default=_D_ADMM["steps_per_iter"].default)
+    parser.add_argument("--patience", type=int, default=_D_ADMM["patience"].default)
+    parser.add_argument("--gamma", type=float, default=_D_ADMM["gamma"].default, help="ADMM penalty")
+    parser.add_argument("--eta1", type=float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
+    parser.add_argument("--eta2", type=float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
+    parser.add_argument("--lr", type=float, default=_D_BP["lr"].default, help="BP learning rate")
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+
+
+def main(args: argparse.Namespace) -> int:
+    from kaldi_mpq.errors import ConfigError
+    from kaldi_mpq.quant.pipeline import quantize_files
+
+    plan = args.bits if args.bits is not None else args.plan
+    common = dict(plan=plan, granularity=args.granularity, bias=args.bias)
+    if args.method == "ptq":
+        config = PTQConfig(**common)
+    else:
+        if not (args.train and args.valid):
+            raise ConfigError(f"--method {args.method} needs --train and --valid")
+        loop = dict(max_iters=args.max_iters, steps_per_iter=args.steps_per_iter, patience=args.patience)
+        config = (ADMMConfig(**common, **loop, gamma=args.gamma, eta1=args.eta1, eta2=args.eta2)
+                  if args.method == "admm" else BPConfig(**common, **loop, lr=args.lr))
+    result = quantize_files(args.lm, args.out, config, train=args.train, valid=args.valid,
+                            batch_size=args.batch_size)
+    best = result.best_valid_ppl
+    print(f"{args.out}: {result.method}, {result.layout.average_bits():.2f} bits/weight"
+          + (f", valid ppl {best:.2f}" if best is not None else ""))
+    return 0

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+
+from kaldi_mpq.cli import main as cli_main
+from kaldi_mpq.errors import CheckpointError
+from kaldi_mpq.lm.checkpoint import build_model, load_lm, save_checkpoint
+from kaldi_mpq.lm.neural import NeuralLM
+from kaldi_mpq.quant import PTQConfig, load_packed, quantize_, save_packed
+from kaldi_mpq.quant.packed import PACKED_FILE, file_sizes
+from kaldi_mpq.quant.plan import Plan
+
+SENTENCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18]]
+PLANS = [1, 2, 3, 4, 5, 6, 8, 16,
+         {"bits": {"_default": 4, "embedding": 8, "re:out.*": 2}},
+         {"granularity": "node", "bits": {"_default": 3}},
+         {"granularity": "layer", "bias": "float", "bits": {"_default": 2, "re:.*1.*": 16}}]
+
+
+def _quantized_dir(tmp_path, model_and_config, symbols, plan):
+    model, cfg = model_and_config
+    result = quantize_(model, PTQConfig(plan=plan))
+    out = save_packed(tmp_path / "packed", result.layout, result.alpha, result.codes, cfg, symbols)
+    return model, out
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=[str(i) for i in range(len(PLANS))])
+def test_packed_equals_simulated(tmp_path, model_and_config, symbols, plan):
+    model, out = _quantized_dir(tmp_path, model_and_config, symbols, plan)
+    ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
+    for runtime in ("float", "packed"):
+        got = load_packed(out, runtime).score_sentences(SENTENCES)
+        assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 1e-4, runtime
+    got = load_lm(out).score_sentences(SENTENCES)  # through the checkpoint registry: runtime "auto"
+    auto = load_packed(out, "auto").score_sentences(SENTENCES)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(auto, got)) == 0
+    int8 = load_packed(out, "int8").score_sentences(SENTENCES)  # activations quantized too
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ref, int8)) <= 0.05
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_size_is_honest(tmp_path, symbols, bits):
+    torch.manual_seed(0)
+    cfg = dict(type="lstm", embed_dim=128, hidden_dim=128, num_layers=2)
+    model = build_model(cfg, symbols)
+    size, ideal = file_sizes(_quantized_dir(tmp_path, (model, cfg), symbols, bits)[1])
+    assert ideal <= size <= 1.01 * ideal
+    nweights = sum(p.numel() for p in model.parameters()) - 2 * 4 * 128  # folded bias_hh not stored
+    assert ideal == pytest.approx(nweights * bits / 8 + 4 * 10, abs=2)
+
+
+def test_corrupt_and_truncated_files_fail_clearly(tmp_path, model_and_config, symbols):
+    _, out = _quantized_dir(tmp_path, model_and_config, symbols, 4)
+    f = out / PACKED_FILE
+    data = bytearray(f.read_bytes())
+    data[-5] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_lm(out)
+    f.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(CheckpointError, match=PACKED_FILE):
+        load_lm(out)
+    f.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=PACKED_FILE):
+        load_lm(out)
+    f.unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_lm(out)
+
+
+def test_edited_plan_is_detected(tmp_path, model_and_config, symbols):
+    _, out = _quantized_dir(tmp_path, model_and_config, symbols, 4)
+    Plan.uniform(2).write(out / "plan.yaml")
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_lm(out)
+
+
+def test_cli_quantize_and_report(tmp_path, symbols, capsys):
+    torch.manual_seed(0)
+    cfg = dict(type="lstm", embed_dim=16, hidden_dim=16, num_layers=1)
+    save_checkpoint(tmp_path / "fp", build_model(cfg, symbols), cfg, symbols)
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(f"w{(i * 7 + j) % 50}" for j in range(6)) for i in range(40)) + "\n")
+    assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "ptq", "--bits", "4",
+                     "--out", str(tmp_path / "q4")]) == 0
+    assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "admm", "--bits", "2",
+                     "--train", str(text), "--valid", str(text), "--max-iters", "1", "--steps-per-iter", "2",
+                     "--out", str(tmp_path / "a2")]) == 0
+    assert cli_main(["quant-report", "--text", str(text), "--markdown", str(tmp_path / "fp"),
+                     str(tmp_path / "q4"), str(tmp_path / "a2")]) == 0
+    table = capsys.readouterr().out
+    assert "| q4 | 4 |" in table and "| a2 | 2 |" in table
+    assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "bp", "--bits", "2",
+                     "--out", str(tmp_path / "x")]) == 1  # needs --train / --valid
