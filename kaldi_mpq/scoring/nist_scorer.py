@@ -2,11 +2,14 @@
 
 What it does as ``sclite -r ref.stm stm -h hyp.ctm ctm`` does:
     * words are compared case-insensitively (sclite's default; ``-s`` makes it case-sensitive);
-    * each CTM word goes to the STM segment of the same file and channel that contains its midpoint;
-      a word in no segment is an insertion in an empty segment of its own channel;
+    * each CTM word goes to the first STM segment of its file and channel that ends at or after the
+      word's midpoint (a word between segments goes to the next one, after the last to the last one,
+      as sclite does); words of a file/channel the STM lacks are insertions;
     * alignment with sclite's weights (insertion 3, deletion 3, substitution 4), whose error split
       agrees with sclite on every segment tested (``tests/scoring/test_nist_scorer.py``);
     * optionally deletable reference words in parentheses, ``(UH)``, cost nothing when deleted (``-D``);
+    * alternations ``{ A / B / @ }`` in the reference (and, after a GLM, in the hypothesis), fragments
+      (``-F``) and GLM mapping as ``hubscr.pl`` (:mod:`kaldi_mpq.scoring.network_align`, :mod:`.glm`);
     * reference ``IGNORE_TIME_SEGMENT_IN_SCORING`` segments are skipped, with the hypothesis words in them.
 """
 
@@ -15,10 +18,12 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import kaldialign
 
+from kaldi_mpq.scoring.glm import Glm, GlmMapper, Token, filter_text, parse_alternations
+from kaldi_mpq.scoring.network_align import align_tokens
 from kaldi_mpq.scoring.nist_files import CtmWord, StmSegment
 from kaldi_mpq.scoring.sclite_io import AlignedWord, SegmentAlignment
 
@@ -58,13 +63,18 @@ class NistTotals:
         )
 
 
-def _align_segment(ref: Sequence[str], hyp: Sequence[str], case_sensitive: bool, opt_del: bool) -> tuple[AlignedWord, ...]:
+def _is_plain(tokens: Sequence[Token], fragments: bool) -> bool:
+    return all(isinstance(t, str) and not t.startswith("(") and not (fragments and len(t) > 1 and (t.endswith("-") or t.startswith("-")))
+               for t in tokens)
+
+
+def _align_segment(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: bool, opt_del: bool,
+                   fragments: bool) -> tuple[AlignedWord, ...]:
+    if not (_is_plain(ref, fragments) and all(isinstance(t, str) for t in hyp)):
+        return align_tokens(ref, hyp, case_sensitive, opt_del, fragments)
     norm = (lambda w: w) if case_sensitive else str.lower
     r = [norm(w) for w in ref]
     h = [norm(w) for w in hyp]
-    optional = [w.startswith("(") and w.endswith(")") for w in r]
-    if opt_del and any(optional):
-        return _align_optional(r, h, optional)
     pairs = kaldialign.align(r, h, _EPS, sclite_mode=True) if (r and h) else (
         [(w, _EPS) for w in r] + [(_EPS, w) for w in h]
     )
@@ -75,38 +85,20 @@ def _align_segment(ref: Sequence[str], hyp: Sequence[str], case_sensitive: bool,
     return tuple(out)
 
 
-def _align_optional(r: list[str], h: list[str], optional: list[bool]) -> tuple[AlignedWord, ...]:
-    """Weighted DP where an optionally deletable ref word ``(w)`` matches ``w`` and deletes for free."""
-    INS, DEL, SUB = 3, 3, 4
-    M, N = len(r), len(h)
-    word = [w[1:-1] if o else w for w, o in zip(r, optional)]
-    cost = [[0] * (N + 1) for _ in range(M + 1)]
-    for j in range(1, N + 1):
-        cost[0][j] = cost[0][j - 1] + INS
-    for i in range(1, M + 1):
-        d = 0 if optional[i - 1] else DEL
-        cost[i][0] = cost[i - 1][0] + d
-        for j in range(1, N + 1):
-            cost[i][j] = min(
-                cost[i - 1][j - 1] + (0 if word[i - 1] == h[j - 1] else SUB),
-                cost[i - 1][j] + d,
-                cost[i][j - 1] + INS,
-            )
-    out = []
-    i, j = M, N
-    while i or j:
-        d = 0 if i and optional[i - 1] else DEL
-        if i and j and cost[i][j] == cost[i - 1][j - 1] + (0 if word[i - 1] == h[j - 1] else SUB):
-            out.append(AlignedWord("C" if word[i - 1] == h[j - 1] else "S", r[i - 1], h[j - 1]))
-            i, j = i - 1, j - 1
-        elif i and cost[i][j] == cost[i - 1][j] + d:
-            out.append(AlignedWord("C" if optional[i - 1] else "D", r[i - 1], None))
-            i -= 1
-        else:
-            out.append(AlignedWord("I", None, h[j - 1]))
-            j -= 1
-    out.reverse()
-    return tuple(out)
+def _ref_tokens(seg: StmSegment, mapper: Optional[GlmMapper]) -> list[Token]:
+    text = " ".join(seg.words)
+    if mapper is not None:
+        text = filter_text(mapper, text, split_hyphens=True)
+    return parse_alternations(text, f"STM segment {seg.file} {seg.channel} {seg.start:.2f}")
+
+
+def _hyp_tokens(words: Sequence[CtmWord], mapper: Optional[GlmMapper]) -> list[Token]:
+    if mapper is None:
+        return [w.word for w in words]
+    out: list[Token] = []
+    for w in words:
+        out += parse_alternations(filter_text(mapper, w.word, split_hyphens=True), f"CTM {w.file} {w.channel} {w.start}")
+    return out
 
 
 def score_stm_ctm(
@@ -114,48 +106,54 @@ def score_stm_ctm(
     ctm: Iterable[CtmWord],
     case_sensitive: bool = False,
     opt_del: bool = True,
+    glm: Optional[Glm] = None,
+    fragments: bool = False,
 ) -> tuple[NistTotals, list[SegmentAlignment]]:
-    """Score CTM words against STM segments as sclite does.
+    """Score CTM words against STM segments as sclite does (``hubscr.pl`` with ``glm``).
 
     Args:
         stm: reference segments.
         ctm: hypothesis words.
         case_sensitive: sclite ``-s``.
-        opt_del: sclite ``-D`` (hubscr passes it): ``(w)`` reference words may be deleted for free.
+        opt_del: sclite ``-D``: ``(w)`` reference words may be deleted for free.
+        glm: apply it as hubscr.pl does (``csrfilt.sh -dh``, STM as ``ref``, each CTM word as ``ctm``/``hyp``).
+        fragments: sclite ``-F``: ``TH-`` matches a hypothesis word starting with ``TH``.
 
     Returns:
         (totals, one alignment per scored reference segment, sorted by file, channel, start).
     """
+    ref_map = glm.mapper("stm", "ref") if glm is not None else None
+    hyp_map = glm.mapper("ctm", "hyp") if glm is not None else None
     by_chan: dict[tuple[str, str], list[StmSegment]] = defaultdict(list)
     for s in stm:
         by_chan[(s.file.lower(), s.channel.lower())].append(s)
-    hyp_words: dict[tuple[str, str, int], list[CtmWord]] = defaultdict(list)
     for chan in by_chan.values():
         chan.sort(key=lambda s: s.start)
-    starts = {k: [s.start for s in v] for k, v in by_chan.items()}
+    ends = {k: [s.end for s in v] for k, v in by_chan.items()}
+    hyp_words: dict[tuple[str, str, int], list[CtmWord]] = defaultdict(list)
     for w in ctm:
         key = (w.file.lower(), w.channel.lower())
-        mid = w.start + w.duration / 2
-        segs = by_chan.get(key, [])
-        i = bisect.bisect_right(starts.get(key, []), mid) - 1
-        if i >= 0 and mid > segs[i].end:
-            i = -1  # between segments
+        if key not in by_chan:
+            hyp_words[(key[0], key[1], -1)].append(w)
+            continue
+        # sclite: the first segment ending at or after the word's midpoint, else the last one
+        i = min(bisect.bisect_left(ends[key], w.start + w.duration / 2), len(ends[key]) - 1)
         hyp_words[(key[0], key[1], i)].append(w)
     alignments = []
     c = s_ = d = ins = seg_err = nseg = 0
-    for key in sorted(by_chan):
-        for i, seg in enumerate(by_chan[key]):
+    for key in sorted(set(by_chan) | {(f, ch) for f, ch, i in hyp_words if i < 0}):
+        for i, seg in enumerate(by_chan.get(key, [])):
             if seg.words and seg.words[0] == IGNORE:
                 continue
-            hyp = [w.word for w in sorted(hyp_words.get((key[0], key[1], i), []), key=lambda w: w.start)]
-            al = _align_segment(seg.words, hyp, case_sensitive, opt_del)
+            hyp = _hyp_tokens(sorted(hyp_words.get((key[0], key[1], i), []), key=lambda w: w.start), hyp_map)
+            al = _align_segment(_ref_tokens(seg, ref_map), hyp, case_sensitive, opt_del, fragments)
             cc, ss, dd, ii = SegmentAlignment("", "", al).counts()
             c, s_, d, ins = c + cc, s_ + ss, d + dd, ins + ii
             seg_err += (ss + dd + ii) > 0
             nseg += 1
             alignments.append(SegmentAlignment(f"{seg.speaker}-{seg.start:.2f}", seg.speaker.lower(), al))
         stray = [w.word for w in hyp_words.get((key[0], key[1], -1), [])]
-        if stray:
+        if stray:  # a file/channel the reference lacks: all insertions
             ins += len(stray)
             alignments.append(SegmentAlignment(f"{key[0]}-{key[1]}-unsegmented", "", tuple(
                 AlignedWord("I", None, w) for w in stray)))

@@ -13,7 +13,9 @@ SGML ``PATH`` entries (one per reference segment; ``eval,"ref","hyp",...`` items
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,28 +116,66 @@ def find_sctk_tool(tool: str) -> Path | None:
     return Path(found) if found else None
 
 
-def run_sclite(stm: Pathlike, ctm: Pathlike, out_dir: Pathlike, name: str = "hyp") -> tuple[SysSummary, list[SegmentAlignment]]:
+def _run(cmd: list[str], what: str, expect: Path, cwd: Pathlike | None = None) -> None:
+    env = {**os.environ, "PATH": f"{SCTK_BIN}:{os.environ.get('PATH', '')}"}  # hubscr/csrfilt call rfilter1 etc.
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
+    if proc.returncode != 0 or not expect.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        raise ScoringError(f"{what} failed ({' '.join(cmd[:1])} exit {proc.returncode}): {' | '.join(tail)}")
+
+
+def _tool(tool: str) -> Path:
+    found = find_sctk_tool(tool)
+    if found is None:
+        raise ScoringError(f"{tool} not found (apt-get install sctk, or put SCTK's bin on PATH)")
+    return found
+
+
+def run_sclite(stm: Pathlike, ctm: Pathlike, out_dir: Pathlike, name: str = "hyp",
+               extra: tuple[str, ...] = ()) -> tuple[SysSummary, list[SegmentAlignment]]:
     """Run the real ``sclite -r stm stm -h ctm ctm -o sum sgml pra`` and parse what it wrote.
 
-    Writes ``<out_dir>/<name>.{sys,sgml,pra}``.
+    Writes ``<out_dir>/<name>.{sys,sgml,pra}``. ``extra`` adds options (``-F -D`` as hubscr does).
 
     Raises:
         ScoringError: sclite is not installed or fails (its last output lines are quoted).
     """
-    import subprocess
-
-    tool = find_sctk_tool("sclite")
-    if tool is None:
-        raise ScoringError("sclite not found (apt-get install sctk, or put SCTK's bin on PATH)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [str(tool), "-f", "0", "-r", str(stm), "stm", "-h", str(ctm), "ctm", name,
+    cmd = [str(_tool("sclite")), "-f", "0", "-r", str(stm), "stm", "-h", str(ctm), "ctm", name, *extra,
            "-o", "sum", "sgml", "pra", "-O", str(out), "-n", name]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not (out / f"{name}.sys").exists():
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-        raise ScoringError(f"sclite failed on {ctm} vs {stm}: {' | '.join(tail)}")
+    _run(cmd, f"sclite on {ctm} vs {stm}", out / f"{name}.sys")
     return read_sclite_sys(out / f"{name}.sys"), read_sclite_sgml(out / f"{name}.sgml")
+
+
+def run_hubscr(stm: Pathlike, ctm: Pathlike, glm: Pathlike, hub: str = "hub5",
+               asclite_overlap: int | None = None) -> SysSummary:
+    """``hubscr.pl -p <sctk> -V -l english -h hub5 -g glm -r stm ctm`` (Kaldi's swbd/AMI scoring).
+
+    With ``asclite_overlap`` it runs as AMI's ``local/score_asclite.sh``: ``-h rt-stt -a -o N -m 1:2
+    -C -B 8192`` (asclite with up to N overlapping speakers). Writes ``<ctm>.filt.sys`` and friends
+    beside the CTM; returns its ``Sum/Avg`` row.
+
+    Raises:
+        ScoringError: hubscr.pl missing or failing.
+    """
+    tool = _tool("hubscr.pl")
+    cmd = [str(tool), "-p", str(tool.parent), "-V", "-l", "english", "-h", hub, "-g", str(glm), "-r", str(stm), str(ctm)]
+    if asclite_overlap is not None:
+        cmd = [str(tool), "-v", "-m", "1:2", f"-o{asclite_overlap}", "-a", "-C", "-B", "8192", "-p", str(tool.parent),
+               "-V", "-l", "english", "-h", "rt-stt", "-g", str(glm), "-r", str(stm), str(ctm)]
+    sys_file = Path(f"{ctm}.filt.sys")
+    _run(cmd, f"hubscr.pl on {ctm}", sys_file, cwd=Path(ctm).parent)
+    return read_sclite_sys(sys_file)
+
+
+def run_asclite(stm: Pathlike, ctm: Pathlike, overlap_limit: int) -> SysSummary:
+    """``asclite -D -F -noisg -spkrautooverlap ref -overlap-limit N -r stm stm -h ctm ctm -o sum``
+    (overlap-aware scoring of distant-microphone AMI without a GLM); writes ``<ctm>.sys``."""
+    cmd = [str(_tool("asclite")), "-D", "-F", "-noisg", "-spkrautooverlap", "ref", "-overlap-limit", str(overlap_limit),
+           "-r", str(stm), "stm", "-h", str(ctm), "ctm", "-o", "sum", "rsum"]
+    _run(cmd, f"asclite on {ctm}", Path(f"{ctm}.sys"), cwd=Path(ctm).parent)
+    return read_sclite_sys(Path(f"{ctm}.sys"))
 
 
 def run_sc_stats_mapsswe(sgml_files: list[Pathlike], out_dir: Pathlike, name: str = "cmp") -> tuple[float, float]:
@@ -144,7 +184,6 @@ def run_sc_stats_mapsswe(sgml_files: list[Pathlike], out_dir: Pathlike, name: st
     Raises:
         ScoringError: sc_stats missing or its report lacks the MTCH_PR_RESULTS line.
     """
-    import subprocess
     from scipy.stats import norm
 
     tool = find_sctk_tool("sc_stats")

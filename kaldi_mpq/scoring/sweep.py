@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Hypotheses = dict[tuple[int, str], dict[str, list[str]]]
 
 
-def lattice_hypotheses(lattices, symbols, lmwts: Sequence[int], wips: Sequence[str]) -> Hypotheses:
+def lattice_hypotheses(lattices, symbols, lmwts: Sequence[int], wips: Sequence[str], scale: str = "acoustic") -> Hypotheses:
     """Best-path words of every lattice for every (LMWT, WIP), reading nothing twice.
 
     Args:
@@ -45,6 +45,8 @@ def lattice_hypotheses(lattices, symbols, lmwts: Sequence[int], wips: Sequence[s
         symbols: the words.txt :class:`SymbolTable` of the lattices.
         lmwts: LM weights; acoustic scale is 1/LMWT.
         wips: penalties as written in directory names (``"0.0"``, ``"0.5"``).
+        scale: ``acoustic`` (``lattice-scale --inv-acoustic-scale=LMWT``, score_kaldi.sh) or ``lm``
+            (``lattice-best-path --lm-scale=LMWT``, the older local/score.sh).
     """
     from kaldi_mpq.lattice.paths import PathSearch
 
@@ -52,7 +54,8 @@ def lattice_hypotheses(lattices, symbols, lmwts: Sequence[int], wips: Sequence[s
     out: Hypotheses = {}
     for wip in wips:
         for lmwt in lmwts:
-            paths = search.best_paths(acoustic_scale=1.0 / lmwt, word_ins_penalty=float(wip))
+            scales = (1.0 / lmwt, 1.0) if scale == "acoustic" else (1.0, float(lmwt))
+            paths = search.best_paths(*scales, word_ins_penalty=float(wip))
             out[(lmwt, wip)] = {
                 lat.key: ([] if p is None else [symbols.word(w) for w in p.words])
                 for lat, p in zip(lattices, paths)
@@ -125,8 +128,11 @@ def write_kaldi_scoring(
 
 
 def write_old_scoring(decode_dir: Path, ref: Transcripts, hyps: Hypotheses, symbols, dir_name: Optional[str] = None,
-                      mode: str = "present") -> dict[int, WerStats]:
-    """The older layout: ``scoring/<LMWT>.tra`` (ids), ``scoring/test_filt.txt``, ``wer_<LMWT>`` (WIP 0)."""
+                      mode: str = "present", hyp_filter: WordFilter = keep_all) -> dict[int, WerStats]:
+    """The older layout: ``scoring/<LMWT>.tra`` (ids), ``scoring/test_filt.txt``, ``wer_<LMWT>`` (WIP 0).
+
+    ``hyp_filter`` applies to the words scored (the ``sed 's:<UNK>::g'`` of old recipes), not to the ``.tra``.
+    """
     name = dir_name if dir_name is not None else str(decode_dir)
     write_transcripts(decode_dir / "scoring" / "test_filt.txt", ref.words, trailing_space=False)
     out = {}
@@ -134,7 +140,7 @@ def write_old_scoring(decode_dir: Path, ref: Transcripts, hyps: Hypotheses, symb
         with atomic_write(decode_dir / "scoring" / f"{lmwt}.tra") as f:
             for k, words in h.items():
                 f.write(format_transcript_line(k, (str(symbols[w]) for w in words)))
-        s = compute_wer(ref, Transcripts(h, source=f"scoring/{lmwt}.tra"), mode)
+        s = compute_wer(ref, Transcripts({k: hyp_filter(v) for k, v in h.items()}, source=f"scoring/{lmwt}.tra"), mode)
         with atomic_write(decode_dir / f"wer_{lmwt}") as f:
             f.write(wer_file_text(s, compute_wer_command(f"{name}/scoring/test_filt.txt", mode)))
         out[lmwt] = s
