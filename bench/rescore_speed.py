@@ -1,0 +1,87 @@
+"""N-best and lattice rescoring speed: our prefix-tree batching vs a per-utterance reference loop.
+
+Usage:
+    python bench/rescore_speed.py                      # tiny random LSTM on the Tagalog lattices
+    python bench/rescore_speed.py --lm exp/lstm --n 20 --kind lstm
+
+Reference loop: one utterance's N hypotheses per batch, no prefix sharing -- how Kaldi's
+``steps/pytorchnn/compute_sentence_scores.py`` scores n-best lists -- using the LM's own batched
+``score_sentences``. Ours: :func:`kaldi_mpq.nbest.prefix.score_with_prefix_tree` over all utterances at
+once. Both run here, on the same model and hypotheses; the script checks that the scores agree
+(max abs diff <= 1e-4) and prints words/s and the ratio. Then lattice rescoring words/s (words on the
+input lattices' arcs) and the peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kaldi_mpq.lattice.io import read_lattices
+from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
+from kaldi_mpq.nbest.lattices import lattice_to_nbest
+from kaldi_mpq.nbest.nbest import all_sentences
+from kaldi_mpq.nbest.prefix import score_with_prefix_tree
+from kaldi_mpq.parallel import read_num_jobs
+from kaldi_mpq.text.symbols import SymbolTable
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaldi-lattices-tagalog-tri3a"
+
+
+def load(args):
+    if args.lm:
+        from kaldi_mpq.lm.checkpoint import load_lm
+
+        return load_lm(args.lm, words=DATA / "data/lang/words.txt", device="cpu")
+    from kaldi_mpq.testing.lm import tiny_lm
+
+    symbols = SymbolTable.read(DATA / "data/lang/words.txt", unk="<UNK>")
+    size = {"embed_dim": 200, "hidden_dim": 200} if args.kind == "lstm" else {"d_model": 128, "ff_dim": 512}
+    return tiny_lm(args.kind, symbols=symbols, **size)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--lm", help="checkpoint dir (default: a random 2x200 LSTM / small Transformer)")
+    p.add_argument("--kind", default="lstm", choices=["lstm", "transformer"])
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--acwt", type=float, default=0.1)
+    p.add_argument("--repeat", type=int, default=1, help="replicate the utterances (a bigger test set)")
+    args = p.parse_args()
+    lm = load(args)
+    dec = DATA / "exp/tri3a/decode"
+    lats = [lat for j in range(1, read_num_jobs(dec) + 1) for lat in read_lattices(f"ark:{dec}/lat.{j}.gz")]
+    lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lats] * args.repeat
+    sents = all_sentences(lists)
+    n_words = sum(len(s) + 1 for s in sents)
+
+    t = time.perf_counter()
+    ref = []
+    for nb in lists:  # the reference: one utterance per batch
+        ref.extend(lm.score_sentences([e.words for e in nb.entries]))
+    t_ref = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = score_with_prefix_tree(lm, sents)
+    t_ours = time.perf_counter() - t
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, ref))
+    print(f"n-best: {len(lists)} utterances, {len(sents)} hypotheses, {n_words} scored tokens (N={args.n})")
+    print(f"  reference per-utterance loop: {n_words / t_ref:10.0f} words/s ({t_ref:.2f} s)")
+    print(f"  prefix tree, all utterances : {n_words / t_ours:10.0f} words/s ({t_ours:.2f} s)")
+    print(f"  speed-up {t_ref / t_ours:.2f}x, max abs score difference {diff:.2e} ({'OK' if diff <= 1e-4 else 'FAIL'})")
+
+    arcs_words = sum(int((lat.word != 0).sum()) for lat in lats)
+    t = time.perf_counter()
+    out = rescore_lattices(lats, lm, None, LatticeRescoreConfig(weight=0.5, interpolation="log-linear"))
+    t_lat = time.perf_counter() - t
+    out_arcs = sum(x.num_arcs for x in out if x is not None)
+    print(f"lattice rescoring: {len(lats)} lattices, {arcs_words} word arcs in, {out_arcs} arcs out")
+    print(f"  {arcs_words / t_lat:10.0f} input words/s ({t_lat:.2f} s)")
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

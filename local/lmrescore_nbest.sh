@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# N-best rescoring of a Kaldi decode dir with a neural LM, one job per lat.JOB.gz, through $cmd.
+#
+# Usage: local/lmrescore_nbest.sh [options] <lm-dir> <words.txt> <in-decode-dir> <out-decode-dir>
+#   --cmd run.pl         job launcher (Kaldi's run.pl / queue.pl / slurm.pl); when utils/run.pl is absent
+#                        the jobs run locally, --max-parallel at a time
+#   --old-lm ARPA        first-pass n-gram LM to remove and interpolate with (default: none, log-linear
+#                        mix with the graph cost)
+#   --n 20 --acwt 0.1 --weight 0.5 --interpolation linear|log-linear --device cpu|cuda
+# Example:
+#   local/lmrescore_nbest.sh --cmd "$decode_cmd" --old-lm data/local/lm/3gram.arpa.gz \
+#     exp/lstm data/lang/words.txt exp/tri3a/decode exp/tri3a/decode_lstm_nbest
+set -euo pipefail
+mode=nbest-rescore
+cmd=run.pl
+max_parallel=4
+old_lm=
+n=20
+acwt=0.1
+weight=0.5
+interpolation=
+device=
+
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lmrescore_common.sh"
