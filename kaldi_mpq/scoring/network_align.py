@@ -4,7 +4,8 @@ A segment is a list of tokens: words, optionally deletable words ``(UH)`` and
 :class:`~kaldi_mpq.scoring.glm.Alternation` groups ``{ THAT / IT / @ }`` (``@``: nothing). Each side
 becomes a small acyclic graph (one path per choice of alternatives); a dynamic programme over pairs of
 graph nodes finds the cheapest joint path with sclite's costs (correct 0, substitution 4, insertion 3,
-deletion 3, deletion of an optionally deletable word 0 and counted correct). With ``fragments``
+deletion 3; an optionally deletable word costs a deletion in the search, as in sclite (``(UM)`` against
+``X`` is a substitution, not a free deletion plus an insertion), but its deletion is counted correct). With ``fragments``
 (sclite ``-F``) a reference fragment ``TH-`` / ``-AT`` is correct against a hypothesis word that starts
 / ends with its letters. Among equal-cost paths the one with fewer insertions wins, then the first found (match/substitution,
 deletion, insertion), which reproduces sclite's choices on the cases tested (``{ X / Y Z / @ }`` against
@@ -105,7 +106,7 @@ def align_tokens(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: boo
                         continue
                     ok = _matches(norm(word), norm(h), fragments)
                     relax(i2, j2, c0 + (0 if ok else SUB * _TIE), (i, j, AlignedWord("C" if ok else "S", r, h)))
-                relax(i2, j, c0 + (0 if optional else DEL * _TIE), (i, j, AlignedWord("C" if optional else "D", r, None)))
+                relax(i2, j, c0 + DEL * _TIE, (i, j, AlignedWord("C" if optional else "D", r, None)))
             for j2, h in hedges[j]:
                 if h is None:
                     relax(i, j2, c0, (i, j, None))

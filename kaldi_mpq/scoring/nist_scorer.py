@@ -68,7 +68,7 @@ def _is_plain(tokens: Sequence[Token], fragments: bool) -> bool:
                for t in tokens)
 
 
-def _align_segment(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: bool, opt_del: bool,
+def align_segment(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: bool, opt_del: bool,
                    fragments: bool) -> tuple[AlignedWord, ...]:
     if not (_is_plain(ref, fragments) and all(isinstance(t, str) for t in hyp)):
         return align_tokens(ref, hyp, case_sensitive, opt_del, fragments)
@@ -146,7 +146,7 @@ def score_stm_ctm(
             if seg.words and seg.words[0] == IGNORE:
                 continue
             hyp = _hyp_tokens(sorted(hyp_words.get((key[0], key[1], i), []), key=lambda w: w.start), hyp_map)
-            al = _align_segment(_ref_tokens(seg, ref_map), hyp, case_sensitive, opt_del, fragments)
+            al = align_segment(_ref_tokens(seg, ref_map), hyp, case_sensitive, opt_del, fragments)
             cc, ss, dd, ii = SegmentAlignment("", "", al).counts()
             c, s_, d, ins = c + cc, s_ + ss, d + dd, ins + ii
             seg_err += (ss + dd + ii) > 0
