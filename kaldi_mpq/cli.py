@@ -19,6 +19,7 @@ from kaldi_mpq.errors import KaldiMpqError
 
 # name -> (module under kaldi_mpq.bin, one-line help). Ordered as the pipeline of DESIGN.md.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare-text": ("prepare_text", "normalise corpus text (Kaldi text, lhotse, raw transcripts) to one sentence per line"),
     "make-vocab": ("make_vocab", "build a Kaldi words.txt from training text"),
     "train-lm": ("train_lm", "train an LSTM or Transformer LM"),
     "eval-lm": ("eval_lm", "perplexity, OOV rate and speed of an LM on text"),

@@ -20,11 +20,12 @@ from kaldi_mpq.text.normalize import NORMALIZERS
 from kaldi_mpq.text.symbols import DEFAULT_UNK
 
 
-def add_text_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the LM commands: text format, normaliser, unk symbol."""
+def add_text_arguments(parser: argparse.ArgumentParser, unk: bool = True) -> None:
+    """Options shared by the text and LM commands: text format, normaliser (and the unk symbol)."""
     parser.add_argument("--format", default="auto", choices=FORMATS, help="text format")
     parser.add_argument("--normalize", default="none", choices=sorted(NORMALIZERS), help="text normaliser")
-    parser.add_argument("--unk", default=DEFAULT_UNK, help="unknown-word symbol of words.txt")
+    if unk:
+        parser.add_argument("--unk", default=DEFAULT_UNK, help="unknown-word symbol of words.txt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -93,15 +93,49 @@ class EvalReport:
     """Result of :func:`eval_lm_files`: perplexity, OOV statistics and speed (words/s counts words
     and ``</s>``)."""
 
+    lm: str
+    text: str
     ppl: float
     tokens: int
     oov: OovStats
     seconds: float
     mode: str
+    model_type: str = ""
+    parameters: int = 0
 
     @property
     def words_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict:
+        return {"lm": self.lm, "type": self.model_type, "params": self.parameters, "text": self.text,
+                "mode": self.mode, "ppl": round(self.ppl, 3), "tokens": self.tokens,
+                "oov_rate": round(self.oov.oov_rate, 5), "oov_types": self.oov.oov_types,
+                "words_per_sec": round(self.words_per_second, 1)}
+
+
+def results_table(reports: Sequence[EvalReport], markdown: bool = False) -> str:
+    """A table of LM, type, parameters, mode, perplexity, OOV rate and speed (plain text or Markdown)::
+
+        | LM        | type | params | mode     |    PPL | OOV % | words/s |
+        |-----------|------|--------|----------|--------|-------|---------|
+        | exp/lstm  | lstm | 0.30 M | sentence | 112.40 |  2.31 |   51234 |
+    """
+    head = ["LM", "type", "params", "mode", "PPL", "OOV %", "words/s"]
+    rows = [[r.lm, r.model_type, f"{r.parameters / 1e6:.2f} M", r.mode, f"{r.ppl:.2f}",
+             f"{100 * r.oov.oov_rate:.2f}", f"{r.words_per_second:.0f}"] for r in reports]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    right = {4, 5, 6}
+
+    def fmt(cells):
+        return [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+
+    if markdown:
+        lines = ["| " + " | ".join(fmt(head)) + " |", "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        lines += ["| " + " | ".join(fmt(r)) + " |" for r in rows]
+    else:
+        lines = ["  ".join(fmt(head)), "  ".join("-" * w for w in widths)] + ["  ".join(fmt(r)) for r in rows]
+    return "\n".join(lines)
 
 
 def eval_lm_files(
@@ -136,4 +170,6 @@ def eval_lm_files(
         batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
     start = time.perf_counter()
     res: PerplexityResult = evaluate_perplexity(lm, batches)
-    return EvalReport(res.ppl, res.tokens, oov, time.perf_counter() - start, mode)
+    return EvalReport(str(lm_dir), str(text_path), res.ppl, res.tokens, oov, time.perf_counter() - start, mode,
+                      model_type=read_config(lm_dir)["model"].get("type", ""),
+                      parameters=sum(p.numel() for p in set(lm.module.parameters())))
