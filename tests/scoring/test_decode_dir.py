@@ -75,3 +75,19 @@ def test_glob_order_of_archives(tmp_path):
     for j in range(1, 12):
         (tmp_path / f"lat.{j}.gz").write_bytes(b"")
     assert [f.name for f in lattice_files(tmp_path)][:4] == ["lat.1.gz", "lat.10.gz", "lat.11.gz", "lat.2.gz"]
+
+
+def test_local_score_kaldi_wrapper(shared_data, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dec = link_decode_dir(shared_data(YESNO, "exp", "mono0a", "decode_test_yesno"), tmp_path / "decode")
+    script = Path(__file__).resolve().parents[2] / "local" / "score_kaldi.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", str(script), "--word-ins-penalty", "0.0", "--max-lmwt", "9",
+                          str(shared_data(YESNO, "data", "test_yesno")), str(shared_data(YESNO, "data", "lang_test_tg")),
+                          str(dec)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("%WER 0.00 [ 0 / 232, 0 ins, 0 del, 0 sub ]")
+    assert (dec / "scoring_kaldi" / "log" / "score.log").exists()
