@@ -80,6 +80,11 @@ def apply_override(config: dict, item: str) -> None:
         value = yaml.safe_load(raw) if raw != "" else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):  # YAML 1.1 reads "1e30" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if "." in key:
         section, name = key.split(".", 1)
         if section not in ("model", "train"):

@@ -342,6 +342,9 @@ def train_lm(
         loss, tokens, step, secs = train_epoch(module, train_batches, optimizer, schedule, config, step,
                                                epoch, progress, on_batch)
         valid = evaluate_perplexity(module, valid_batches)
+        if not math.isfinite(valid.loss):
+            raise TrainingError(f"validation loss is {valid.loss} after epoch {epoch} (lr {lr:g}); the model "
+                                f"diverged: lower the learning rate or clip gradients")
         rec = EpochRecord(epoch, lr, math.exp(min(loss, 700)), valid.ppl, tokens / max(secs, 1e-9), secs)
         result.history.append(rec)
         improved = valid.ppl < result.best_valid_ppl
