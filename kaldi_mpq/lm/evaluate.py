@@ -3,7 +3,8 @@
 ``ppl = exp(total negative log-likelihood / predicted tokens)``; predicted tokens are the words and one
 ``</s>`` per sentence (:mod:`kaldi_mpq.text.batching`), so sentence- and stream-mode perplexities use the
 same count. In stream mode an LSTM carries its state across batches (the whole text is one history); a
-Transformer sees each ``bptt`` chunk on its own.
+Transformer sees each ``bptt`` chunk on its own, or sliding windows with
+:class:`~kaldi_mpq.text.batching.WindowBatches`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_lm, read_conf
 from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.train import TrainConfig, TrainResult, make_batches, train_lm
-from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
+from kaldi_mpq.text.batching import SentenceBatches, StreamBatches, WindowBatches
 from kaldi_mpq.text.corpus import read_sentences
 from kaldi_mpq.text.symbols import DEFAULT_UNK, SymbolTable
 from kaldi_mpq.text.vocab import OovStats, build_vocab, count_words, oov_stats, sentences_to_ids
@@ -152,7 +152,8 @@ def eval_lm_files(
 
     Args:
         mode: ``sentence`` (each sentence from ``<s>``: what rescoring sees) or ``stream`` (the text as
-            one history; LSTMs carry their state, Transformers see ``bptt``-token chunks).
+            one history; LSTMs carry their state over ``bptt``-token chunks, Transformers score ``bptt``
+            tokens at a time with a sliding window of ``max_len`` tokens of context).
         bptt: stream chunk length (default: the checkpoint's training ``bptt``).
     """
     if mode not in ("sentence", "stream"):
@@ -167,7 +168,11 @@ def eval_lm_files(
     else:
         if bptt is None:
             bptt = int(read_config(lm_dir).get("train", {}).get("bptt", 35))
-        batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
+        if hasattr(lm.module, "zero_state"):  # recurrent: one history, state carried
+            batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
+        else:  # sliding windows as long as the model allows, advancing bptt targets at a time
+            window = int(getattr(lm.module, "max_len", 4 * bptt))
+            batches = WindowBatches(ids, sym.bos_id, sym.eos_id, window=window, stride=min(bptt, window))
     start = time.perf_counter()
     res: PerplexityResult = evaluate_perplexity(lm, batches)
     return EvalReport(str(lm_dir), str(text_path), res.ppl, res.tokens, oov, time.perf_counter() - start, mode,

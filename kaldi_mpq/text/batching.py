@@ -164,3 +164,58 @@ class StreamBatches:
     @property
     def carries_state(self) -> bool:
         return True
+
+
+@dataclass
+class WindowBatches:
+    """Stream evaluation for models without a carried state (Transformers): sliding windows.
+
+    The stream (as in :class:`StreamBatches`) is scored ``stride`` targets at a time; each block of
+    targets is predicted from a window of up to ``window`` tokens ending at its last target, so every
+    target except the first few sees at least ``window - stride`` tokens of history. Each target counts
+    exactly once; rows are right-padded (inputs ``eos``, targets :data:`IGNORE`).
+    """
+
+    sentences: Sequence[Sequence[int]]
+    bos: int
+    eos: int
+    window: int = 256
+    stride: int = 64
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.stride <= self.window:
+            raise ValueError(f"need 1 <= stride <= window, got stride {self.stride}, window {self.window}")
+        stream = stream_ids(self.sentences, self.bos, self.eos)
+        self._inputs = stream[:-1]
+        self._targets = stream[1:].clone()
+        self._targets[self._targets == self.bos] = IGNORE
+
+    carries_state = False
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def _blocks(self) -> list[tuple[int, int, int]]:
+        n = len(self._inputs)
+        return [(max(0, min(s + self.stride, n) - self.window), s, min(s + self.stride, n))
+                for s in range(0, n, self.stride)]
+
+    def __len__(self) -> int:
+        return -(-len(self._blocks()) // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        blocks = self._blocks()
+        for b in range(0, len(blocks), self.batch_size):
+            group = blocks[b : b + self.batch_size]
+            width = max(end - start for start, _, end in group)
+            inputs = torch.full((len(group), width), self.eos, dtype=torch.long)
+            targets = torch.full((len(group), width), IGNORE, dtype=torch.long)
+            for row, (start, first, end) in enumerate(group):
+                inputs[row, : end - start] = self._inputs[start:end]
+                targets[row, first - start : end - start] = self._targets[first:end]
+            yield inputs, targets
+
+    @property
+    def num_tokens(self) -> int:
+        return int((self._targets != IGNORE).sum())

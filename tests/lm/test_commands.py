@@ -73,6 +73,10 @@ def test_transformer_from_yaml_file(texts, capsys, tmp_path):
                         texts / "valid.txt", "--out", tmp_path / "tf", "--device", "cpu", "--no-progress")
     assert rc == 0, err
     assert (tmp_path / "tf" / "model.safetensors").is_file()
+    rc, out, _ = _run(capsys, "eval-lm", "--lm", tmp_path / "tf", "--text", texts / "valid.txt", "--mode",
+                      "stream", "--bptt", "5", "--json")
+    assert rc == 0 and json.loads(out)["tokens"] == sum(
+        len(x.split()) + 1 for x in (texts / "valid.txt").read_text().splitlines())
 
 
 def test_prepare_text_ami(capsys, tmp_path):

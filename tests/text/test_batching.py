@@ -41,3 +41,30 @@ def test_stream_batches_are_contiguous_rows_and_ignore_bos_targets():
     assert targets.tolist() == [[5, 6, 2, IGNORE, 7, 2, IGNORE], [8, 9, 10, 2, IGNORE, 11, 2]]
     assert [x.shape[1] for x, _ in b] == [3, 3, 1] and len(b) == 3
     assert b.num_tokens == 11 and b.carries_state
+
+
+def test_window_batches_count_every_target_once_with_history():
+    from kaldi_mpq.text.batching import WindowBatches
+
+    sents = [[10 + i, 20 + i, 30 + i] for i in range(9)]
+    w = WindowBatches(sents, BOS, EOS, window=8, stride=3, batch_size=4)
+    stream = stream_ids(sents, BOS, EOS).tolist()
+    scored = []
+    for inputs, targets in w:
+        for row_in, row_t in zip(inputs.tolist(), targets.tolist()):
+            live = [p for p, t in enumerate(row_t) if t != IGNORE]
+            end = live[-1] + 1
+            # the row's inputs are the stream slice that ends just before its last target
+            first_stream_pos = stream_end = None
+            for e in range(end, len(stream)):
+                if stream[e - end : e] == row_in[:end]:
+                    first_stream_pos, stream_end = e - end, e
+            assert stream_end is not None
+            assert [row_t[p] for p in live] == [t for t in stream[first_stream_pos + live[0] + 1 : stream_end + 1]
+                                               if t != BOS]
+            if scored:
+                assert live[0] >= 8 - 3 or first_stream_pos == 0  # full history once past the start
+            scored += [row_t[p] for p in live]
+    expected = [t for t in stream[1:] if t != BOS]
+    assert scored == expected and w.num_tokens == len(expected)
+    assert max(x.shape[1] for x, _ in w) == 8
