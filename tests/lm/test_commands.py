@@ -118,3 +118,28 @@ def test_bad_inputs_are_one_line_errors_without_output(texts, capsys):
                   "word lists mismatch: id 2 is")
     _expect_error(capsys, ["eval-lm", "--lm", d / "nolm", "--text", d / "valid.txt"],
                   "no such checkpoint directory")
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_same_weights(texts, tmp_path):
+    """A real kill (SIGKILL of the train-lm process after its first checkpoint), then --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    (texts / "big.txt").write_text((texts / "train.txt").read_text() * 40)
+    args = [sys.executable, "-m", "kaldi_mpq", "train-lm", "--config", "lstm_tiny", "--train", str(texts / "big.txt"),
+            "--valid", str(texts / "valid.txt"), *map(str, TINY), "--set", "train.epochs=3"]
+    assert subprocess.run([*args, "--out", str(tmp_path / "ref")], capture_output=True).returncode == 0
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "run")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while not (tmp_path / "run" / "config.yaml").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert subprocess.run([*args, "--out", str(tmp_path / "run"), "--resume"], capture_output=True).returncode == 0
+    ref, run = load_file(str(tmp_path / "ref" / "model.safetensors")), load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert ref.keys() == run.keys() and all((ref[k] == run[k]).all() for k in ref)
