@@ -196,7 +196,7 @@ class ByteWindow:
         self.base += self.pos
         self.pos = 0
         while avail < n and not self.eof:
-            data = self.stream.read(max(CHUNK_BYTES, n - avail))
+            data = self.stream.read(min(max(CHUNK_BYTES, n - avail), 64 * CHUNK_BYTES))
             if not data:
                 self.eof = True
                 break
@@ -254,15 +254,25 @@ class ByteWindow:
 ObjectReader = Callable[[ByteWindow, str], T]
 """Reads one object from a window positioned just after ``key + ' '``; gets the key for messages."""
 
+BulkReader = Callable[[ByteWindow], list]
+"""Reads as many whole ``key object`` entries as it can take from a window positioned at a key, as
+``(key, object, byte_offset_of_object)``; reads none (``[]``) to leave the next entry to the
+:data:`ObjectReader` (which then also reports any error in it)."""
+
 
 def iter_archive(
-    name: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError
+    name: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError,
+    read_bulk: Optional[BulkReader] = None,
 ) -> Iterator[tuple[str, T, int]]:
-    """Yield ``(key, object, byte_offset_of_object)`` from an archive rxfilename, streaming."""
+    """Yield ``(key, object, byte_offset_of_object)`` from an archive rxfilename, streaming.
+
+    With ``read_bulk`` the entries it takes come from it and the others from ``read_object``."""
     stream = open_rxfilename(name, error)
     try:
         win = ByteWindow(stream, name)
         while True:
+            if read_bulk is not None:
+                yield from read_bulk(win)
             key_b = win.read_token()
             if not key_b:
                 return
@@ -337,12 +347,14 @@ def read_scp_object(entry: ScpEntry, read_object: ObjectReader, error: type[Kald
 
 
 def read_table(
-    rspecifier: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError
+    rspecifier: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError,
+    read_bulk: Optional[BulkReader] = None,
 ) -> Iterator[tuple[str, T]]:
-    """Iterate ``(key, object)`` over an ``ark:`` or ``scp:`` rspecifier, streaming."""
+    """Iterate ``(key, object)`` over an ``ark:`` or ``scp:`` rspecifier, streaming (archives
+    through ``read_bulk`` too when given, see :func:`iter_archive`)."""
     spec = parse_specifier(rspecifier, error)
     if spec.kind == "ark":
-        for key, obj, _ in iter_archive(spec.path, read_object, error):
+        for key, obj, _ in iter_archive(spec.path, read_object, error, read_bulk):
             yield key, obj
     elif spec.kind == "scp":
         for entry in read_scp(spec.path, error):
@@ -478,7 +490,7 @@ def exists_path(name: str) -> bool:
 
 
 __all__ = [
-    "ByteWindow", "RandomAccessTable", "ScpEntry", "Specifier", "iter_archive", "open_rxfilename",
+    "BulkReader", "ByteWindow", "RandomAccessTable", "ScpEntry", "Specifier", "iter_archive", "open_rxfilename",
     "open_wxfilename", "parse_specifier", "read_scp", "read_scp_object", "read_table", "write_table",
     "exists_path",
 ]

@@ -162,6 +162,8 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
     hdr = _read_header(win, where)
     compact = hdr.arc_type == COMPACT_ARC_TYPE
     ns = hdr.num_states
+    if not win.fill(ns * (20 if compact else 16)):  # the least a state takes: no lists for absurd counts
+        raise LatticeFormatError(f"{where}: byte offset {off0}: lattice truncated (archive ends inside it)")
     want = max(64, ns * 24)
     while True:
         win.fill(want)

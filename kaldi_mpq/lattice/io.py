@@ -24,6 +24,7 @@ from typing import IO, Iterable, Iterator, Optional
 from kaldi_mpq.errors import LatticeFormatError
 from kaldi_mpq.kaldi_io import ByteWindow, RandomAccessTable, read_table, write_table
 from kaldi_mpq.lattice.fst_binary import MAGIC_BYTES, read_binary_lattice, write_binary_lattice
+from kaldi_mpq.lattice.fst_bulk import read_binary_lattices_bulk
 from kaldi_mpq.lattice.fst_text import read_text_lattice, write_text_lattice
 from kaldi_mpq.lattice.lattice import Lattice
 
@@ -52,7 +53,7 @@ def read_lattices(rspecifier: str) -> Iterator[Lattice]:
         LatticeFormatError: bad specifier, unreadable input or a malformed lattice (the message
             names the archive, the key and the byte offset).
     """
-    for _, lat in read_table(rspecifier, read_lattice_object, LatticeFormatError):
+    for _, lat in read_table(rspecifier, read_lattice_object, LatticeFormatError, read_binary_lattices_bulk):
         yield lat
 
 
@@ -74,8 +75,11 @@ def read_lattices_tolerant(rspecifier: str, skip_bad: bool) -> Iterator[tuple[st
                 raise _Fatal(key, str(e)) from None
             return None, str(e)
 
+    def tolerant_bulk(win: ByteWindow):
+        return [(key, (lat, None), off) for key, lat, off in read_binary_lattices_bulk(win)]
+
     try:
-        for key, (lat, err) in read_table(rspecifier, tolerant, LatticeFormatError):
+        for key, (lat, err) in read_table(rspecifier, tolerant, LatticeFormatError, tolerant_bulk):
             yield key, lat, err
     except _Fatal as e:
         yield e.key, None, e.message

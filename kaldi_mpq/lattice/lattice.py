@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kaldi_mpq.text.symbols import SymbolTable
 
 INF = float("inf")
+_LAZY_FIELDS = frozenset({"ali_offsets", "ali_data", "final_ali_offsets", "final_ali_data"})
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
 
 
@@ -63,6 +64,15 @@ class Path:
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.words, self.graph_cost, self.acoustic_cost))
+
+    @classmethod
+    def trusted(cls, words: tuple[int, ...], graph_cost: float, acoustic_cost: float, cost: float,
+                arcs: np.ndarray, final_state: int) -> "Path":
+        """The constructor without dataclass overhead, for paths made in bulk."""
+        path = object.__new__(cls)
+        path.__dict__.update(words=words, graph_cost=graph_cost, acoustic_cost=acoustic_cost, cost=cost,
+                             arcs=arcs, final_state=final_state)
+        return path
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,6 +198,35 @@ class Lattice:
         return _renumber(cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, ali_offsets,
                              ali_data, final_graph, final_acoustic, final_ali_offsets, final_ali_data,
                              state_frames, header), order)
+
+    @classmethod
+    def trusted(cls, key: str, num_states: int, src: np.ndarray, dst: np.ndarray, word: np.ndarray,
+                graph_cost: np.ndarray, acoustic_cost: np.ndarray, final_graph: np.ndarray,
+                final_acoustic: np.ndarray, header: Any, alignments: tuple) -> "Lattice":
+        """A lattice from arrays already checked and topologically sorted (the bulk reader's entry
+        point): no checks, no copies. The alignment arrays (``ali_offsets``, ``ali_data``,
+        ``final_ali_offsets``, ``final_ali_data``) are made on first use by
+        ``alignments[0](*alignments[1:])``, which returns them as a dict."""
+        lat = object.__new__(cls)
+        lat.__dict__.update(
+            key=key, num_states=num_states, src=src, dst=dst, word=word, graph_cost=graph_cost,
+            acoustic_cost=acoustic_cost, final_graph=final_graph, final_acoustic=final_acoustic,
+            state_frames=None, header=header, file_states=None, _alignments=alignments)
+        return lat
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the alignment arrays of a lattice made by `trusted`.
+        if name in _LAZY_FIELDS:
+            make = self.__dict__.pop("_alignments", None)
+            if make is not None:
+                self.__dict__.update(make[0](*make[1:]))
+                return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict:
+        for name in _LAZY_FIELDS:  # pickles hold arrays, not the buffer they were read from
+            getattr(self, name)
+        return self.__dict__
 
     # -- basic views ---------------------------------------------------------------------------------
     @property

@@ -37,40 +37,48 @@ class PathSearch:
         self.lattices = list(lattices)
         nl = len(self.lattices)
         ns = np.fromiter((lat.num_states for lat in self.lattices), dtype=np.int64, count=nl)
-        na = np.fromiter((lat.num_arcs for lat in self.lattices), dtype=np.int64, count=nl)
+        na = np.fromiter((len(lat.src) for lat in self.lattices), dtype=np.int64, count=nl)
         self.state_off = np.zeros(nl + 1, dtype=np.int64)
         np.cumsum(ns, out=self.state_off[1:])
         self.arc_off = np.zeros(nl + 1, dtype=np.int64)
         np.cumsum(na, out=self.arc_off[1:])
-        lat_of_arc = np.repeat(np.arange(nl), na)
-        cat = (lambda name: np.concatenate([getattr(x, name) for x in self.lattices])
-               if nl else np.zeros(0, dtype=np.int32))
-        self.local_dst = cat("dst").astype(np.int64)
-        self.src = cat("src").astype(np.int64) + self.state_off[lat_of_arc]
-        self.dst = self.local_dst + self.state_off[lat_of_arc]
-        self.word = cat("word")
-        self.graph = cat("graph_cost") if nl else np.zeros(0)
-        self.acoustic = cat("acoustic_cost") if nl else np.zeros(0)
-        self.final_graph = cat("final_graph") if nl else np.zeros(0)
-        self.final_acoustic = cat("final_acoustic") if nl else np.zeros(0)
         self.lat_of_state = np.repeat(np.arange(nl), ns)
+        lat_of_arc = np.repeat(np.arange(nl), na)
+
+        def cat(name, empty):
+            return np.concatenate([getattr(x, name) for x in self.lattices]) if nl else empty
+
+        i32, f64 = np.zeros(0, dtype=np.int32), np.zeros(0)
+        self.local_dst = cat("dst", i32)
+        self.src = cat("src", i32).astype(np.int64) + self.state_off[lat_of_arc]
+        self.dst = self.local_dst + self.state_off[lat_of_arc]
+        self.word = cat("word", i32)
+        self.graph = cat("graph_cost", f64)
+        self.acoustic = cat("acoustic_cost", f64)
+        self.final_graph = cat("final_graph", f64)
+        self.final_acoustic = cat("final_acoustic", f64)
         # Pull schedule: step k computes the cost of local state k of every lattice from its
-        # incoming arcs; arcs sorted by (k, lattice) so each step is one contiguous slice.
-        order = np.argsort(self.local_dst * max(nl, 1) + lat_of_arc, kind="stable")
-        self._order = order
-        key = self.dst[order]
-        seg_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-        seg_k = self.local_dst[order][seg_start]
+        # incoming arcs; arcs ordered by (k, lattice, arc) -- a stable sort on k alone, as arcs are
+        # already in (lattice, arc) order -- so that each step is one contiguous slice.
         max_k = int(ns.max()) if nl else 0
-        k_bounds = np.searchsorted(seg_k, np.arange(max_k + 1))
+        key = self.local_dst.astype(np.uint16 if max_k <= 1 << 16 else np.int64)
+        order = np.argsort(key, kind="stable")
+        self._order = order
+        dst_sorted = self.dst[order]
+        new_seg = np.empty(len(order), dtype=bool)
+        new_seg[:1] = True
+        np.not_equal(dst_sorted[1:], dst_sorted[:-1], out=new_seg[1:])
+        seg_start = np.flatnonzero(new_seg)
+        k_bounds = np.searchsorted(self.local_dst[order][seg_start], np.arange(max_k + 1)).tolist()
+        seg_l = seg_start.tolist() + [len(order)]
         self._steps = []
         for k in range(1, max_k):
             s0, s1 = k_bounds[k], k_bounds[k + 1]
             if s0 == s1:
                 continue
-            a0 = seg_start[s0]
-            a1 = seg_start[s1] if s1 < len(seg_start) else len(order)
-            self._steps.append((a0, a1, seg_start[s0:s1] - a0, key[seg_start[s0:s1]]))
+            a0, a1 = seg_l[s0], seg_l[s1]
+            seg = seg_start[s0:s1] - a0 if s1 - s0 < a1 - a0 else None  # None: one arc per state
+            self._steps.append((a0, a1, seg, dst_sorted[seg_start[s0:s1]]))
         self._src_sorted = self.src[order]
 
     def costs(self, acoustic_scale: float, lm_scale: float, word_ins_penalty: float) -> tuple[np.ndarray, np.ndarray]:
@@ -90,9 +98,11 @@ class PathSearch:
         d[self.state_off[:-1]] = 0.0
         cs = arc_cost[self._order]
         src = self._src_sorted
+        minimum_at = np.minimum.reduceat
         for a0, a1, seg, dst in self._steps:
-            cand = d[src[a0:a1]] + cs[a0:a1]
-            d[dst] = np.minimum.reduceat(cand, seg) if len(seg) < a1 - a0 else cand
+            cand = d[src[a0:a1]]
+            cand += cs[a0:a1]
+            d[dst] = cand if seg is None else minimum_at(cand, seg)
         return d
 
     def best_paths(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
@@ -103,43 +113,69 @@ class PathSearch:
             return []
         arc_cost, fin_cost = self.costs(acoustic_scale, lm_scale, word_ins_penalty)
         d = self.forward(arc_cost)
-        # Predecessor state of each state: source of the first arc (in arc order) reaching d[dst].
-        cand = d[self.src] + arc_cost
-        hit = np.flatnonzero((cand == d[self.dst]) & np.isfinite(cand))
-        first_dst, first_i = np.unique(self.dst[hit], return_index=True)
+        src, dst = self.src, self.dst
+        # Predecessor of each state: source of the first arc (in arc order) reaching d[dst]; a
+        # reversed fancy assignment keeps the first of repeated indices.
+        cand = d[src] + arc_cost
+        hit = np.flatnonzero((cand == d[dst]) & (cand < _INF))
         pred = np.full(len(d), -1, dtype=np.int64)
-        pred[first_dst] = self.src[hit[first_i]]
-        # Arc taken between pred and state: least own cost among pred->state arcs, first on ties.
-        on = np.flatnonzero(pred[self.dst] == self.src)
-        srt = on[np.lexsort((on, arc_cost[on], self.dst[on]))]
-        first = np.r_[True, self.dst[srt][1:] != self.dst[srt][:-1]] if len(srt) else np.zeros(0, bool)
+        rev = hit[::-1]
+        pred[dst[rev]] = src[rev]
+        # Arc taken between pred and state: least own cost among the pred->state arcs, first on
+        # ties. Arcs from pred with a lower own cost than the first hit would reach d[dst] too, so
+        # they are hits as well: only hits from pred are candidates, and usually there is one.
+        mine = hit[src[hit] == pred[dst[hit]]]
         arc_into = np.full(len(d), -1, dtype=np.int64)
-        arc_into[self.dst[srt[first]]] = srt[first]
+        arc_into[dst[mine[::-1]]] = mine[::-1]
+        n_into = np.bincount(dst[mine], minlength=len(d))
+        multi = mine[n_into[dst[mine]] > 1]
+        if len(multi):
+            srt = multi[np.lexsort((multi, arc_cost[multi], dst[multi]))]
+            first = np.r_[True, dst[srt][1:] != dst[srt][:-1]]
+            arc_into[dst[srt[first]]] = srt[first]
         # Final state: first state with the least total cost.
         tot = d + fin_cost
-        best = np.minimum.reduceat(tot, self.state_off[:-1]) if len(tot) else tot
-        eq = np.flatnonzero(tot == np.repeat(best, np.diff(self.state_off)))
-        lat_ids, first_eq = np.unique(self.lat_of_state[eq], return_index=True)
+        best = np.minimum.reduceat(tot, self.state_off[:-1])
+        eq = np.flatnonzero(tot == best[self.lat_of_state])[::-1]
         final_of = np.full(nl, -1, dtype=np.int64)
-        final_of[lat_ids] = eq[first_eq]
-        arc_into_l = arc_into.tolist()
-        src_l = self.src.tolist()
+        final_of[self.lat_of_state[eq]] = eq
+        return self._trace(final_of, best, arc_into)
+
+    def _trace(self, final_of: np.ndarray, best: np.ndarray, arc_into: np.ndarray) -> list[Optional[Path]]:
+        """Paths from the final states back to the starts, as :class:`Path` objects."""
+        arc_into_l, src_l = arc_into.tolist(), self.src.tolist()
+        starts = self.state_off[:-1].tolist()
+        ok = np.isfinite(best).tolist()
+        fin_l = final_of.tolist()
+        arcs: list[int] = []
+        bounds = [0]
+        for li in range(len(fin_l)):
+            if ok[li]:
+                s, start, back = fin_l[li], starts[li], []
+                while s != start:
+                    a = arc_into_l[s]
+                    back.append(a)
+                    s = src_l[a]
+                back.reverse()
+                arcs += back
+            bounds.append(len(arcs))
+        path_arcs = np.asarray(arcs, dtype=np.int64)
+        path_lat = np.repeat(np.arange(len(fin_l)), np.diff(bounds))
+        local = path_arcs - self.arc_off[path_lat]
+        fs = np.maximum(final_of, 0)
+        graph = np.bincount(path_lat, self.graph[path_arcs], len(fin_l)) + self.final_graph[fs]
+        acoustic = np.bincount(path_lat, self.acoustic[path_arcs], len(fin_l)) + self.final_acoustic[fs]
+        words = self.word[path_arcs].tolist()
+        fs_local = (fs - self.state_off[:-1]).tolist()
+        graph_l, acoustic_l, best_l = graph.tolist(), acoustic.tolist(), best.tolist()
         out: list[Optional[Path]] = []
-        for li, lat in enumerate(self.lattices):
-            if not np.isfinite(best[li]):
+        for li in range(len(fin_l)):
+            if not ok[li]:
                 out.append(None)
                 continue
-            s = int(final_of[li])
-            start = int(self.state_off[li])
-            arcs = []
-            while s != start:
-                a = arc_into_l[s]
-                arcs.append(a)
-                s = src_l[a]
-            arcs.reverse()
-            local = np.asarray(arcs, dtype=np.int64) - self.arc_off[li]
-            fs = int(final_of[li] - start)
-            out.append(_make_path(lat, local, fs, float(best[li])))
+            b0, b1 = bounds[li], bounds[li + 1]
+            out.append(Path.trusted(tuple([w for w in words[b0:b1] if w]), graph_l[li], acoustic_l[li],
+                                    best_l[li], local[b0:b1], fs_local[li]))
         return out
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kaldi_mpq.lattice import PathSearch, read_lattices, write_lattices
+from kaldi_mpq.lattice import Lattice, PathSearch, read_lattices, write_lattices
 from kaldi_mpq.lattice.slf import read_slf
 from kaldi_mpq.testing.lattices import brute_force_paths, dummy_lattice
 from kaldi_mpq.text.symbols import SymbolTable
@@ -123,3 +123,53 @@ def test_slf_and_kaldi_text_give_the_same_graph(shared_data, tmp_path):
     wa = slf.word_alignment(slf.best_path(1 / 12.3))
     assert [w for w, _, _ in wa] == list(slf.best_path(1 / 12.3).words)
     assert all(n > 0 for _, _, n in wa)
+
+
+def kaldi_shortest_path(lat, acwt):
+    """Kaldi's CompactLatticeShortestPath, state by state: (arcs, final state) of the best path."""
+    cost = lat.arc_costs(acwt).tolist()
+    fin = lat.final_costs(acwt).tolist()
+    off = lat.arc_offsets.tolist()
+    best = [(0.0, -1)] + [(float("inf"), -1)] * (lat.num_states - 1)
+    best_final, best_state = float("inf"), -1
+    for s in range(lat.num_states):
+        for a in range(off[s], off[s + 1]):
+            d = int(lat.dst[a])
+            if best[s][0] + cost[a] < best[d][0]:
+                best[d] = (best[s][0] + cost[a], s)
+        if best[s][0] + fin[s] < best_final:
+            best_final, best_state = best[s][0] + fin[s], s
+    arcs, cur = [], best_state
+    while cur != 0:
+        prev = best[cur][1]
+        cands = [a for a in range(off[prev], off[prev + 1]) if lat.dst[a] == cur]
+        arcs.append(min(cands, key=lambda a: cost[a]))  # first of the least
+        cur = prev
+    return arcs[::-1], best_state
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 12), st.integers(0, 25), st.booleans())
+def test_best_path_ties_follow_kaldi(seed, num_states, extra, huge):
+    """Integer costs (many equal totals), parallel arcs, and costs lost in the rounding of a huge
+    total (equal totals from different own costs): arcs and final state exactly as Kaldi picks them."""
+    rng = np.random.default_rng(seed)
+    src = [int(rng.integers(0, i)) for i in range(1, num_states)]
+    dst = list(range(1, num_states))
+    for _ in range(extra):
+        a, b = sorted(rng.choice(num_states, size=2, replace=False).tolist())
+        src.append(a), dst.append(b)
+    n = len(src)
+    graph = rng.integers(0, 3, n).astype(float)
+    acoustic = rng.integers(0, 3, n).astype(float) * 10
+    if huge:  # every path starts with a 1e17 arc: own costs 0..4 vanish in the double sums
+        src, dst = [0] + [s + 1 for s in src], [1] + [d + 1 for d in dst]
+        graph, acoustic = np.r_[1e17, graph], np.r_[0.0, acoustic]
+        num_states += 1
+    fin = np.where(rng.random(num_states) < 0.4, rng.integers(0, 2, num_states).astype(float), np.inf)
+    fin[-1] = 0.0
+    lat = Lattice.from_arrays("t", num_states, src, dst, rng.integers(0, 4, len(src)), graph, acoustic,
+                              fin, np.where(np.isinf(fin), np.inf, 0.0))
+    arcs, final = kaldi_shortest_path(lat, 0.1)
+    for path in (lat.best_path(0.1), PathSearch([dummy_lattice(3, 2, seed=seed), lat]).best_paths(0.1)[1]):
+        assert path.arcs.tolist() == arcs and path.final_state == final
