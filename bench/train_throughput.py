@@ -46,11 +46,12 @@ def plain_loop(module, batches, optimizer, clip, device, sum_over_time):
     """The reference: the loop of PyTorch's word_language_model example."""
     module.train()
     state, tokens = None, 0
+    carry = batches.carries_state and hasattr(module, "zero_state")
     for inputs, targets in batches:
         inputs, targets = inputs.to(device), targets.to(device)
         if state is not None:
             state = tuple(s.detach() for s in state)
-        logits, state = module.forward_with_state(inputs, state) if batches.carries_state else (module(inputs), None)
+        logits, state = module.forward_with_state(inputs, state) if carry else (module(inputs), None)
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE,
                               reduction="sum")
         n = int((targets != IGNORE).sum())
