@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from kaldi_mpq.errors import TextFormatError
 from kaldi_mpq.lm.interface import LanguageModel, LMState
 from kaldi_mpq.lm.transformer import TransformerState
+from kaldi_mpq.text.batching import pad_sentences
 from kaldi_mpq.text.symbols import SymbolTable
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,6 @@ class NeuralLM(LanguageModel):
         self._symbols = symbols
         self.max_tokens = max_tokens
         self._recurrent = hasattr(module, "zero_state")
-        self._initial: Optional[LMState] = None
 
     @property
     def symbols(self) -> SymbolTable:
@@ -60,11 +61,10 @@ class NeuralLM(LanguageModel):
     # -- incremental ---------------------------------------------------------------------------------
     @torch.no_grad()
     def initial_state(self, batch_size: int) -> LMState:
-        if self._initial is None:
-            bos = torch.tensor([[self._symbols.bos_id]], device=self.device)
-            start = self.module.zero_state(1) if self._recurrent else self.module.empty_state(1)
-            self._initial = self._step(bos, start)
-        return self.select_states(self._initial, np.zeros(batch_size, dtype=np.int64))
+        # computed on every call (one step): the weights may change in place (quantization)
+        bos = torch.tensor([[self._symbols.bos_id]], device=self.device)
+        start = self.module.zero_state(1) if self._recurrent else self.module.empty_state(1)
+        return self.select_states(self._step(bos, start), np.zeros(batch_size, dtype=np.int64))
 
     def _step(self, ids: torch.Tensor, state: LMState) -> LMState:
         return self.module.step(ids, state)[1]
@@ -117,8 +117,6 @@ class NeuralLM(LanguageModel):
     @torch.no_grad()
     def score_sentences(self, sentences: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probs (words then ``</s>``), one padded forward pass per chunk."""
-        from kaldi_mpq.text.batching import pad_sentences
-
         n = len(sentences)
         out: list[Optional[np.ndarray]] = [None] * n
         order = sorted(range(n), key=lambda i: len(sentences[i]))
@@ -131,7 +129,11 @@ class NeuralLM(LanguageModel):
             chunk = order[start:stop]
             inputs, targets = pad_sentences([sentences[i] for i in chunk], bos, eos)
             inputs, targets = inputs.to(self.device), targets.to(self.device)
-            logp = torch.log_softmax(self.module(inputs).float(), dim=-1)
+            try:
+                logits = self.module(inputs)
+            except ValueError as e:  # e.g. longer than a Transformer's max_len
+                raise TextFormatError(f"cannot score a sentence of {inputs.shape[1] - 1} words: {e}") from None
+            logp = torch.log_softmax(logits.float(), dim=-1)
             tok = logp.gather(2, targets.clamp(min=0)[..., None])[..., 0].double().cpu().numpy()
             for row, i in enumerate(chunk):
                 out[i] = tok[row, : len(sentences[i]) + 1].copy()

@@ -25,6 +25,8 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from kaldi_mpq.errors import TextFormatError
+
 IGNORE = -100  # target id that does not count (torch's cross-entropy ignore_index)
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs [B, T], targets [B, T]) LongTensors
@@ -140,7 +142,9 @@ class StreamBatches:
         stream = stream_ids(self.sentences, self.bos, self.eos)
         n_cols = (len(stream) - 1) // self.batch_size
         if n_cols < 1:
-            raise ValueError(f"{len(stream)} stream tokens are too few for batch_size {self.batch_size}")
+            raise TextFormatError(
+                f"text too short for stream batches: {len(stream)} tokens for batch_size {self.batch_size}"
+            )
         data = stream[: self.batch_size * n_cols + 1]
         self._inputs = data[:-1].view(self.batch_size, n_cols)
         targets = data[1:].clone()

@@ -109,5 +109,7 @@ def test_score_sentences_chunks_and_empty(kind):
 
 def test_transformer_too_long_sequence_is_an_error():
     lm = tiny_lm("transformer", max_len=8)
-    with pytest.raises(ValueError, match="max_len"):
+    from kaldi_mpq.errors import TextFormatError
+
+    with pytest.raises(TextFormatError, match="max_len"):
         lm.score_sentences([[lm.symbols["w1"]] * 10])
