@@ -13,7 +13,16 @@ An archive entry is ``key`` + space + the lattice; binary lattices start with Op
 
     weather001_001 \\xd6\\xfd\\xb2\\x7e\\x06\\x00\\x00\\x00vector...compactlattice44...
 
-Both forms and both arc types are recognised on reading whatever the specifier says.
+Both forms and both arc types are recognised on reading whatever the specifier says. A non-compact
+``Lattice`` (``lattice4``: one transition id per arc, the word on the olabel) is read as a
+:class:`Lattice` with one compact arc per transition-id arc -- word, weight and that single
+transition id (none for a 0) -- and its states as they are: chains are not merged back into
+CompactLattice arcs, so it has the same paths, costs and alignments but more arcs and states than
+the CompactLattice it may have come from (``lattice-copy --write-compact=false``); final weights
+carry no transition ids.
+
+Binary CompactLattice archives are read in bulk (see :mod:`kaldi_mpq.lattice.fst_bulk`): lattices
+read that way decode their alignment arrays on first use.
 """
 
 from __future__ import annotations
@@ -145,26 +154,3 @@ def read_lattices_for_command(rspecifier: str, skip_bad: bool, stats: ReadStats)
             stats.failed += 1
             continue
         yield lat
-
-
-def path_lattice(lat: Lattice, path, key: str) -> Lattice:
-    """A linear lattice holding one path of ``lat``: its arcs (words, unscaled weights, alignments)
-    in order and the final weight of its last state."""
-    from kaldi_mpq.lattice.lattice import _take_csr
-    import numpy as np
-
-    arcs = np.asarray(path.arcs, dtype=np.int64)
-    n = len(arcs) + 1
-    ali_off, ali = _take_csr(lat.ali_offsets, lat.ali_data, arcs)
-    fs = path.final_state
-    fg = np.full(n, np.inf)
-    fa = np.full(n, np.inf)
-    fg[-1], fa[-1] = lat.final_graph[fs], lat.final_acoustic[fs]
-    fali = lat.final_ali(fs)
-    fali_off = np.zeros(n + 1, dtype=np.int64)
-    fali_off[-1] = len(fali)
-    return Lattice.from_csr(
-        key, n, np.arange(n - 1, dtype=np.int32), np.arange(1, n, dtype=np.int32), lat.word[arcs],
-        lat.graph_cost[arcs], lat.acoustic_cost[arcs], ali_off, ali, fg, fa, fali_off,
-        fali.astype(np.int32),
-    )

@@ -215,8 +215,9 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     Paths are enumerated exactly in cost order (best-first search with the exact cost-to-go as
     heuristic) and a path whose word sequence was already output is skipped, so the result is the
     n best *distinct word sequences* whether or not the lattice is determinized (on a determinized
-    lattice, as Kaldi's decoders write them, this equals Kaldi's ``lattice-to-nbest``). The first
-    entry is the best path; ties are broken by arc order.
+    lattice, as Kaldi's decoders write them, these are the paths of Kaldi's ``lattice-to-nbest``;
+    :mod:`kaldi_mpq.lattice.nbest_lattices` writes them as it does). The first entry is the best
+    path; ties are broken by arc order.
     """
     if n <= 0:
         return []
