@@ -1,14 +1,14 @@
 """N-best and lattice rescoring speed: our prefix-tree batching vs a per-utterance reference loop.
 
 Usage:
-    python bench/rescore_speed.py                      # tiny random LSTM on the Tagalog lattices
-    python bench/rescore_speed.py --lm exp/lstm --n 20 --kind lstm
+    OMP_NUM_THREADS=1 python bench/rescore_speed.py --runs 5        # random 2x200 LSTM, one thread
+    python bench/rescore_speed.py --lm exp/lstm --n 20 --kind lstm --threads 2
 
 Reference loop: one utterance's N hypotheses per batch, no prefix sharing -- how Kaldi's
 ``steps/pytorchnn/compute_sentence_scores.py`` scores n-best lists -- using the LM's own batched
 ``score_sentences``. Ours: :func:`kaldi_mpq.nbest.prefix.score_with_prefix_tree` over all utterances at
-once. Both run here, on the same model and hypotheses; the script checks that the scores agree
-(max abs diff <= 1e-4) and prints words/s and the ratio. Then lattice rescoring words/s (words on the
+once. Both run here, on the same model and hypotheses, alternately ``--runs`` times; the script checks
+that the scores agree (max abs diff <= 1e-4) and prints the median words/s and the ratio of medians. Then lattice rescoring words/s (words on the
 input lattices' arcs) and the peak resident memory.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from kaldi_mpq.lattice.io import read_lattices
 from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
 from kaldi_mpq.nbest.lattices import lattice_to_nbest
 from kaldi_mpq.nbest.nbest import all_sentences
-from kaldi_mpq.nbest.prefix import score_with_prefix_tree
+from kaldi_mpq.nbest.prefix import Trie, score_with_prefix_tree
 from kaldi_mpq.parallel import read_num_jobs
 from kaldi_mpq.text.symbols import SymbolTable
 
@@ -51,7 +52,13 @@ def main() -> None:
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--acwt", type=float, default=0.1)
     p.add_argument("--repeat", type=int, default=1, help="replicate the utterances (a bigger test set)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs of each method (medians reported)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     lm = load(args)
     dec = DATA / "exp/tri3a/decode"
     lats = [lat for j in range(1, read_num_jobs(dec) + 1) for lat in read_lattices(f"ark:{dec}/lat.{j}.gz")]
@@ -59,19 +66,29 @@ def main() -> None:
     sents = all_sentences(lists)
     n_words = sum(len(s) + 1 for s in sents)
 
-    t = time.perf_counter()
-    ref = []
-    for nb in lists:  # the reference: one utterance per batch
-        ref.extend(lm.score_sentences([e.words for e in nb.entries]))
-    t_ref = time.perf_counter() - t
-    t = time.perf_counter()
-    ours = score_with_prefix_tree(lm, sents)
-    t_ours = time.perf_counter() - t
+    def reference():
+        out = []
+        for nb in lists:  # one utterance per batch
+            out.extend(lm.score_sentences([e.words for e in nb.entries]))
+        return out
+
+    t_ref, t_ours = [], []
+    for _ in range(max(1, args.runs)):
+        t = time.perf_counter()
+        ref = reference()
+        t_ref.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours = score_with_prefix_tree(lm, sents)
+        t_ours.append(time.perf_counter() - t)
     diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, ref))
-    print(f"n-best: {len(lists)} utterances, {len(sents)} hypotheses, {n_words} scored tokens (N={args.n})")
-    print(f"  reference per-utterance loop: {n_words / t_ref:10.0f} words/s ({t_ref:.2f} s)")
-    print(f"  prefix tree, all utterances : {n_words / t_ours:10.0f} words/s ({t_ours:.2f} s)")
-    print(f"  speed-up {t_ref / t_ours:.2f}x, max abs score difference {diff:.2e} ({'OK' if diff <= 1e-4 else 'FAIL'})")
+    padded = sum(len(nb.entries) * (max(len(e.words) for e in nb.entries) + 1) for nb in lists if nb.entries)
+    nodes = Trie(sorted(sents)).num_nodes - 1
+    print(f"n-best: {len(lists)} utterances, {len(sents)} hypotheses, {n_words} scored tokens (N={args.n}), "
+          f"{padded} padded in the reference, {nodes} prefix-tree nodes")
+    mr, mo = statistics.median(t_ref), statistics.median(t_ours)
+    print(f"  reference per-utterance loop: {n_words / mr:10.0f} words/s (median {mr:.2f} s of {[round(x, 2) for x in t_ref]})")
+    print(f"  prefix tree, all utterances : {n_words / mo:10.0f} words/s (median {mo:.2f} s of {[round(x, 2) for x in t_ours]})")
+    print(f"  speed-up {mr / mo:.2f}x, max abs score difference {diff:.2e} ({'OK' if diff <= 1e-4 else 'FAIL'})")
 
     arcs_words = sum(int((lat.word != 0).sum()) for lat in lats)
     t = time.perf_counter()

@@ -13,6 +13,10 @@ Two ways to score:
   :meth:`advance` consumes one word per state and returns ``log P(word | history)`` with the new states.
   Scoring ``</s>`` is ``advance(states, [eos] * n)``. States are opaque batched objects; rescoring
   gathers and merges them with :meth:`select_states` and :meth:`concat_states`.
+* **split incremental scoring** (optional, for prefix trees) -- :meth:`next_log_probs` scores many
+  next words per state (a tree node's children and ``</s>``) and :meth:`step` moves states on without
+  scoring. The defaults fall back to :meth:`advance`; neural LMs override them so that a state's
+  output layer (log-softmax over the vocabulary) is computed once however many words it scores.
 
 Both ways give the same numbers (tests hold every LM to 1e-4 nats).
 """
@@ -61,6 +65,28 @@ class LanguageModel(abc.ABC):
     @abc.abstractmethod
     def concat_states(self, states: Sequence[LMState]) -> LMState:
         """Concatenate batched states along the batch axis."""
+
+    def next_log_probs(
+        self, states: LMState, rows: Sequence[int] | np.ndarray, words: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
+        """``log P(words[k] | history of states[rows[k]])`` for every ``k``: several words per state.
+
+        Args:
+            states: batched state of ``B`` hypotheses.
+            rows: ``K`` indices into ``states`` (may repeat: siblings of a prefix tree).
+            words: ``K`` word ids.
+
+        Returns:
+            float64 ``[K]``. The default is ``advance(select_states(states, rows), words)[0]``.
+        """
+        return self.advance(self.select_states(states, rows), words)[0]
+
+    def step(self, states: LMState, words: Sequence[int] | np.ndarray) -> LMState:
+        """The states after consuming ``words`` (one per state), without scoring them.
+
+        The default is ``advance(states, words)[1]``.
+        """
+        return self.advance(states, words)[1]
 
     def score_sentences(self, sentences: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probs of each sentence: ``len(s)`` words then ``</s>``.

@@ -79,6 +79,36 @@ class NeuralLM(LanguageModel):
         scores = logp.gather(1, ids[:, None])[:, 0].double().cpu().numpy()
         return scores, self._step(ids[:, None], states)
 
+    @torch.no_grad()
+    def next_log_probs(
+        self, states: LMState, rows: Sequence[int] | np.ndarray, words: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
+        """Each distinct state's log-softmax once (chunks of ``max_tokens // 4`` states), then gathered."""
+        rows = np.asarray(rows, dtype=np.int64)
+        words = np.asarray(words, dtype=np.int64)
+        out = np.empty(rows.size, dtype=np.float64)
+        if rows.size == 0:
+            return out
+        uniq, inv = np.unique(rows, return_inverse=True)
+        hidden = self._last_hidden(states)
+        order = np.argsort(inv, kind="stable")  # queries grouped by state, chunk by chunk
+        bounds = np.searchsorted(inv[order], np.arange(0, uniq.size, max(1, self.max_tokens // 4)))
+        bounds = np.append(bounds, rows.size)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            q = order[lo:hi]
+            first = int(inv[q[0]])
+            rows_t = torch.as_tensor(uniq[first : int(inv[q[-1]]) + 1], device=self.device)
+            logp = torch.log_softmax(self.module.logits(hidden.index_select(0, rows_t)).float(), dim=-1)
+            r = torch.as_tensor(inv[q] - first, device=self.device)
+            w = torch.as_tensor(words[q], device=self.device)
+            out[q] = logp[r, w].double().cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def step(self, states: LMState, words: Sequence[int] | np.ndarray) -> LMState:
+        ids = torch.as_tensor(np.asarray(words, dtype=np.int64), device=self.device)
+        return self._step(ids[:, None], states)
+
     def select_states(self, states: LMState, indices: Sequence[int] | np.ndarray) -> LMState:
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
         if self._recurrent:

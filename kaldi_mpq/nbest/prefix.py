@@ -1,11 +1,14 @@
 """Scoring many word sequences at once through a prefix tree: shared prefixes are scored once.
 
 The sequences (all hypotheses of many utterances) are sorted and cut into groups of at most
-``max_batch``; each group is laid out as a trie and walked depth by depth. At depth ``d`` one
-:meth:`~kaldi_mpq.lm.interface.LanguageModel.advance` call scores every trie edge leaving depth ``d``
-(the next words) and every ``</s>`` of a sequence ending there, so a group costs ``max length + 1``
-LM calls whatever its number of sequences, and an N-best list whose hypotheses share their first
-words computes those words once. Only the states of one depth are alive at a time.
+``max_batch``; each group is laid out as a trie (numpy, no per-node Python) and walked depth by
+depth. At depth ``d`` the states of the ``d``-word prefixes are alive; one
+:meth:`~kaldi_mpq.lm.interface.LanguageModel.next_log_probs` call scores every trie edge leaving
+depth ``d`` (the children's words) and the ``</s>`` of every sequence ending there -- a neural LM
+computes each state's log-softmax once for all its children -- and one
+:meth:`~kaldi_mpq.lm.interface.LanguageModel.step` call moves the children's states on. A group
+therefore costs ``max length + 1`` pairs of LM calls, and the LM runs once per distinct prefix
+(an N-best list of 70.8k tokens is 33.8k trie nodes on the Tagalog lattices).
 """
 
 from __future__ import annotations
@@ -45,46 +48,77 @@ def score_with_prefix_tree(
     return out
 
 
+class Trie:
+    """The trie of lexicographically sorted sentences, built with array operations.
+
+    Attributes:
+        node: ``[n, max_len]`` node id of each sentence position (``-1`` past its end); node 0 is the
+            root (``<s>``), so a sentence's ``t``-th word leads to ``node[i, t] >= 1``.
+        parent, word, depth: per node (``-1`` word and ``0`` depth for the root).
+        terminal: ``[n]`` the node where each sentence ends (0 for an empty sentence).
+        lengths: ``[n]`` sentence lengths.
+    """
+
+    def __init__(self, sentences: Sequence[Sequence[int]]):
+        n = len(sentences)
+        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=n)
+        width = max(int(lengths.max()) if n else 0, 1)
+        words = np.full((n, width), -1, dtype=np.int64)
+        flat = np.fromiter((w for s in sentences for w in s), dtype=np.int64, count=int(lengths.sum()))
+        pos = np.arange(width)[None, :]
+        inside = pos < lengths[:, None]
+        words[inside] = flat
+        # a position opens a new node unless the previous sentence has the same prefix up to it
+        same = np.zeros((n, width), dtype=bool)
+        same[1:] = np.cumprod(words[1:] == words[:-1], axis=1).astype(bool)
+        new = inside & ~same
+        ids = np.where(new, np.cumsum(new.ravel()).reshape(n, width), 0)  # new nodes numbered 1, 2, ...
+        # a shared position takes the node of the last row above it that opened one
+        owner = np.maximum.accumulate(np.where(new, np.arange(n)[:, None], -1), axis=0)
+        node = np.where(inside, ids[np.maximum(owner, 0), pos], -1)
+        num = int(new.sum()) + 1
+        self.parent = np.zeros(num, dtype=np.int64)
+        self.word = np.full(num, -1, dtype=np.int64)
+        self.depth = np.zeros(num, dtype=np.int64)
+        r, t = np.nonzero(new)
+        k = ids[r, t]
+        self.parent[k] = np.where(t > 0, node[r, np.maximum(t - 1, 0)], 0)
+        self.word[k] = words[r, t]
+        self.depth[k] = t + 1
+        self.node, self.lengths = node, lengths
+        self.terminal = np.where(lengths > 0, node[np.arange(n), np.maximum(lengths - 1, 0)], 0)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.parent.size
+
+
 def _score_trie(lm: LanguageModel, sentences: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Score sorted ``sentences`` through their trie, one LM call per depth."""
-    parent, word, depth = [-1], [-1], [0]  # node 0 is the root (<s>)
-    paths: list[list[int]] = []
-    prev: tuple[int, ...] = ()
-    prev_path = [0]
-    for s in sentences:  # sorted: the shared prefix with the previous sentence is its trie path
-        lcp = 0
-        for a, b in zip(prev, s):
-            if a != b:
-                break
-            lcp += 1
-        path = prev_path[: lcp + 1]
-        for t in range(lcp, len(s)):
-            parent.append(path[-1])
-            word.append(s[t])
-            depth.append(t + 1)
-            path.append(len(parent) - 1)
-        paths.append(path)
-        prev, prev_path = s, path
-    parent_a, word_a, depth_a = (np.asarray(x, dtype=np.int64) for x in (parent, word, depth))
-    terminal = np.zeros(len(parent), dtype=bool)
-    terminal[[p[-1] for p in paths]] = True
-    col = np.zeros(len(parent), dtype=np.int64)  # a node's column in its depth's state batch
-    node_logp = np.zeros(len(parent), dtype=np.float64)
-    eos_logp = np.zeros(len(parent), dtype=np.float64)
+    """Score sorted ``sentences`` through their trie, one scoring and one stepping call per depth."""
+    trie = Trie(sentences)
+    by_depth = np.argsort(trie.depth, kind="stable")
+    depth_bounds = np.searchsorted(trie.depth[by_depth], np.arange(int(trie.depth.max()) + 2))
+    is_terminal = np.zeros(trie.num_nodes, dtype=bool)
+    is_terminal[trie.terminal] = True
+    col = np.zeros(trie.num_nodes, dtype=np.int64)  # a node's column in its depth's state batch
+    node_logp = np.zeros(trie.num_nodes, dtype=np.float64)
+    eos_logp = np.zeros(trie.num_nodes, dtype=np.float64)
     eos = lm.symbols.eos_id
     states = lm.initial_state(1)
-    at_depth = np.array([0])
-    for d in range(int(depth_a.max()) + 1):
-        children = np.flatnonzero(depth_a == d + 1)
-        finals = at_depth[terminal[at_depth]]
+    alive = np.array([0])
+    for d in range(depth_bounds.size - 1):
+        children = by_depth[depth_bounds[d + 1] : depth_bounds[d + 2]] if d + 2 < depth_bounds.size else by_depth[:0]
+        finals = alive[is_terminal[alive]]
         col[children] = np.arange(children.size)
-        queries = np.concatenate([col[parent_a[children]], col[finals]])
-        words = np.concatenate([word_a[children], np.full(finals.size, eos, dtype=np.int64)])
-        logp, new_states = lm.advance(lm.select_states(states, queries), words)
+        from_rows = col[trie.parent[children]]
+        rows = np.concatenate([from_rows, col[finals]])
+        words = np.concatenate([trie.word[children], np.full(finals.size, eos, dtype=np.int64)])
+        logp = lm.next_log_probs(states, rows, words)
         node_logp[children] = logp[: children.size]
         eos_logp[finals] = logp[children.size :]
         if children.size == 0:
             break
-        states = lm.select_states(new_states, np.arange(children.size))
-        at_depth = children
-    return [np.append(node_logp[p[1:]], eos_logp[p[-1]]) for p in paths]
+        states = lm.step(lm.select_states(states, from_rows), trie.word[children])
+        alive = children
+    tok = np.where(trie.node >= 0, node_logp[np.maximum(trie.node, 0)], 0.0)
+    return [np.append(tok[i, :L], eos_logp[trie.terminal[i]]) for i, L in enumerate(trie.lengths.tolist())]

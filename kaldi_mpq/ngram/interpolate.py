@@ -85,6 +85,14 @@ class InterpolatedLM(LanguageModel):
         lb, sb = self.second.advance(states[1], words)
         return combine_logprobs(la, lb, self.weight, self.interpolation), (sa, sb)
 
+    def next_log_probs(self, states, rows, words):
+        la = self.first.next_log_probs(states[0], rows, words)
+        lb = self.second.next_log_probs(states[1], rows, words)
+        return combine_logprobs(la, lb, self.weight, self.interpolation)
+
+    def step(self, states, words):
+        return self.first.step(states[0], words), self.second.step(states[1], words)
+
     def select_states(self, states, indices):
         return self.first.select_states(states[0], indices), self.second.select_states(states[1], indices)
 
