@@ -271,8 +271,11 @@ def iter_archive(
     try:
         win = ByteWindow(stream, name)
         while True:
-            if read_bulk is not None:
-                yield from read_bulk(win)
+            while read_bulk is not None:
+                items = read_bulk(win)
+                if not items:
+                    break
+                yield from items
             key_b = win.read_token()
             if not key_b:
                 return

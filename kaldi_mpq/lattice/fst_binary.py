@@ -115,7 +115,10 @@ def _scan_compact(mv: memoryview, num_states: int):
     p = 0
     for s in range(num_states):
         finals[s] = p
-        p += 3 + mv[p + 2]
+        n = mv[p + 2]
+        if n < 0:
+            raise ValueError(f"negative alignment length at state {s}")
+        p += 3 + n
         na = mv[p]
         if mv[p + 1] != 0 or na < 0:
             raise ValueError(f"bad arc count at state {s}")
@@ -125,7 +128,10 @@ def _scan_compact(mv: memoryview, num_states: int):
         nper[s] = na
         for _ in range(na):
             append(p)
-            p += 6 + mv[p + 4]
+            n = mv[p + 4]
+            if n < 0:
+                raise ValueError(f"negative alignment length at state {s}")
+            p += 6 + n
     if p > nwords:
         raise IndexError
     return finals, nper, arcs, p

@@ -4,8 +4,9 @@ The per-lattice reader (:func:`kaldi_mpq.lattice.fst_binary.read_binary_lattice`
 time on fixed per-lattice costs (a dozen numpy calls for a lattice of ~50 arcs). Here the records of
 all the lattices buffered are located with one tight Python loop, then every field of every arc and
 state of the whole buffer is gathered with one numpy call each, checked with one vectorised pass, and
-each lattice gets views (slices) of those arrays. Alignment strings (the bulk of the bytes and rarely
-needed for best paths) are decoded only when a lattice's ``ali_*`` arrays are first used.
+each lattice gets views (slices) of those arrays. Alignment strings (the bulk of the bytes, not
+needed for best paths) are decoded only when the ``ali_*`` arrays of a lattice are first used, then
+for all the lattices of its buffer at once.
 
 Only the common case is taken here: ``key`` + space + ``compactlattice44`` with start state 0 whose
 states are already in topological order (as Kaldi's decoders write them) and which passes every check
@@ -14,14 +15,18 @@ states, a malformed or truncated lattice, a lattice running past the buffer) the
 before it and the per-lattice reader takes that entry, so results and error messages (archive, key,
 byte offset) are exactly the per-lattice reader's.
 
-A lattice read here keeps a reference to the buffer it came from (about 1 MB) until its alignment
-arrays are decoded, so memory stays bounded by the archive bytes of the lattices alive.
+Lattices read here share arrays with the other lattices of their buffer (about 1 MB of archive),
+and keep the buffer itself until their alignments are decoded: memory stays bounded by the archive
+bytes of the buffers that have a lattice alive.
 """
 
 from __future__ import annotations
 
+import array
+import dataclasses
 import re
 import struct
+from typing import Optional
 
 import numpy as np
 
@@ -36,8 +41,8 @@ _ENTRY = re.compile(
     re.DOTALL,
 )
 _TAIL = _HEADER_TAIL.size
-_new_lattice = object.__new__
 _new_header = object.__new__
+_HEADER_FIELDS = [f.name for f in dataclasses.fields(FstHeader)]
 
 
 def _strided(buf: bytes, dtype: str) -> np.ndarray:
@@ -46,22 +51,29 @@ def _strided(buf: bytes, dtype: str) -> np.ndarray:
 
 
 class _BufferAlignments:
-    """Decodes, on demand, the alignment strings of lattices read from one buffer.
+    """Decodes, on first use, the alignment strings of all the lattices read from one buffer, and
+    hands each lattice its part (views); the buffer is dropped once decoded.
 
     Byte positions refer to ``buf``: ``arc_pos`` of each arc record (ilabel), ``state_pos`` of each
     final-weight record, with their string lengths.
     """
 
-    __slots__ = ("buf", "arc_pos", "alen", "state_pos", "flen")
+    __slots__ = ("buf", "arc_pos", "alen", "state_pos", "flen", "decoded")
 
     def __init__(self, buf, arc_pos, alen, state_pos, flen):
         self.buf, self.arc_pos, self.alen, self.state_pos, self.flen = buf, arc_pos, alen, state_pos, flen
+        self.decoded = None
 
     def __call__(self, a0: int, a1: int, s0: int, s1: int) -> dict:
-        v = _strided(self.buf, "<i4")
-        ali_off, ali = _gather_strings(v, self.arc_pos[a0:a1] + 20, self.alen[a0:a1])
-        fali_off, fali = _gather_strings(v, self.state_pos[s0:s1] + 12, self.flen[s0:s1])
-        return {"ali_offsets": ali_off, "ali_data": ali, "final_ali_offsets": fali_off, "final_ali_data": fali}
+        if self.decoded is None:
+            v = _strided(self.buf, "<i4")
+            self.decoded = (_gather_strings(v, self.arc_pos + 20, self.alen)
+                            + _gather_strings(v, self.state_pos + 12, self.flen))
+            self.buf = self.arc_pos = self.alen = self.state_pos = self.flen = None
+        ali_off, ali, fali_off, fali = self.decoded
+        return {"ali_offsets": ali_off[a0:a1 + 1] - ali_off[a0], "ali_data": ali[ali_off[a0]:ali_off[a1]],
+                "final_ali_offsets": fali_off[s0:s1 + 1] - fali_off[s0],
+                "final_ali_data": fali[fali_off[s0]:fali_off[s1]]}
 
 
 def _gather_strings(v: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,58 +102,64 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     if n == 0:
         return []
     size = len(buf)
-    v = _strided(buf, "<i4")
-    vf = _strided(buf, "<f4")
+    v, vf = _strided(buf, "<i4"), _strided(buf, "<f4")
     ns = np.asarray(scan.num_states, dtype=np.int64)
-    na = np.asarray(scan.num_arcs, dtype=np.int64)
-    state_pos = 4 * np.asarray(scan.state_words, dtype=np.int64) + np.repeat(np.asarray(scan.shift), ns)
-    arc_pos = 4 * np.asarray(scan.arc_words, dtype=np.int64) + np.repeat(np.asarray(scan.shift), na)
+    shift = np.asarray(scan.shift, dtype=np.int64)
     state_off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(ns, out=state_off[1:])
-    arc_off = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(na, out=arc_off[1:])
-    # A corrupt lattice may have sent the scan anywhere (negative lengths): clip the positions so
-    # that every read below is inside the buffer; such a lattice is flagged and not taken.
-    lim = size - 28
-    bad_state = (state_pos < 0) | (state_pos > lim)
-    bad_arc = (arc_pos < 0) | (arc_pos > lim)
-    np.clip(state_pos, 0, lim, out=state_pos)
-    np.clip(arc_pos, 0, lim, out=arc_pos)
-    # per state: final weight (graph, acoustic, alignment length), then the int64 arc count
-    fg = vf[state_pos].astype(np.float64)
-    fa = vf[state_pos + 4].astype(np.float64)
+    lat_of_state = np.repeat(np.arange(n), ns)
+    # Stage 1, states: final weight (graph, acoustic, alignment length), then the int64 arc count.
+    # A corrupt lattice may have sent the scan anywhere (negative lengths): positions are clipped so
+    # that every read is inside the buffer, and such a lattice is flagged, never taken.
+    state_pos = 4 * np.frombuffer(scan.state_words, dtype=np.int64) + shift[lat_of_state]
+    bad_state = (state_pos < 0) | (state_pos > size - 20)
+    np.clip(state_pos, 0, size - 20, out=state_pos)
+    with np.errstate(invalid="ignore"):
+        fg = vf[state_pos].astype(np.float64)
+        fa = vf[state_pos + 4].astype(np.float64)
     flen = v[state_pos + 8].astype(np.int64)
     count_pos = np.clip(state_pos + 12 + 4 * flen, 0, size - 8)
     nper = v[count_pos].astype(np.int64)
     bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0)
     np.maximum(nper, 0, out=nper)
-    # per arc: ilabel (= olabel = word), weight, alignment length; the next state after the string
+    recorded = np.where(nper == 1, 0, nper)  # the scan records the arcs of states with several
+    bad_lat = ~np.logical_or.reduceat(np.isfinite(fg + fa), state_off[:-1])  # no final state
+    bad_lat |= np.add.reduceat(recorded, state_off[:-1]) != np.asarray(scan.multi_arcs)
+    take = min(_first(bad_state, lat_of_state, n), _first(bad_lat, None, n))
+    if take == 0:
+        return []
+    # Stage 2, arcs of the lattices kept: ilabel (= olabel = word), weight, alignment length, and
+    # the next state after the string. A state's only arc comes right after its arc count.
+    s_end = int(state_off[take])
+    arc_state = np.repeat(np.arange(s_end), nper[:s_end])
+    single = nper[arc_state] == 1
+    arc_pos = np.empty(len(arc_state), dtype=np.int64)
+    arc_pos[single] = count_pos[arc_state[single]] + 8
+    several = arc_state[~single]
+    arc_pos[~single] = 4 * np.frombuffer(scan.arc_words, dtype=np.int64)[:len(several)] + shift[lat_of_state[several]]
+    bad_arc = (arc_pos < 0) | (arc_pos > size - 24)
+    np.clip(arc_pos, 0, size - 24, out=arc_pos)
+    lat_of_arc = lat_of_state[arc_state]
     word = v[arc_pos]
     alen = v[arc_pos + 16].astype(np.int64)
     dst = v[np.clip(arc_pos + 20 + 4 * alen, 0, size - 4)]
-    ns_of_arc = np.repeat(ns, na)
-    bad_arc |= (word != v[arc_pos + 4]) | (word < 0) | (alen < 0) | (dst < 0) | (dst >= ns_of_arc)
-    # per lattice: some final state; arc counts agreeing with the scan's
-    has_final = np.logical_or.reduceat(np.isfinite(fg + fa), state_off[:-1])
-    take = _first_bad(n, bad_state, np.repeat(np.arange(n), ns), bad_arc, np.repeat(np.arange(n), na),
-                      ~has_final | (np.add.reduceat(nper, state_off[:-1]) != na))
-    # states must be in topological order (src < dst) for the lattice to be taken as it is
-    s_end, a_end = int(state_off[take]), int(arc_off[take])
-    local = np.arange(s_end, dtype=np.int32) - np.repeat(state_off[:take], ns[:take]).astype(np.int32)
-    src = np.repeat(local, nper[:s_end])
-    unsorted = np.flatnonzero(src >= dst[:a_end])
-    if len(unsorted):
-        take = int(np.searchsorted(arc_off, unsorted[0], side="right")) - 1
+    src = (arc_state - state_off[lat_of_arc]).astype(np.int32)
+    bad_arc |= (word != v[arc_pos + 4]) | (word < 0) | (alen < 0) | (dst < 0) | (dst >= ns[lat_of_arc])
+    bad_arc |= src >= dst  # not in topological order: the per-lattice reader renumbers it
+    take = _first(bad_arc, lat_of_arc, take)
     if take == 0:
         return []
+    arc_off = np.searchsorted(lat_of_arc, np.arange(take + 1))
+    s_end, a_end = int(state_off[take]), int(arc_off[take])
     graph = vf[arc_pos + 8].astype(np.float64)
     acoustic = vf[arc_pos + 12].astype(np.float64)
-    alignments = _BufferAlignments(buf, arc_pos, alen, state_pos, flen)
+    alignments = _BufferAlignments(buf, arc_pos[:a_end], alen[:a_end], state_pos[:s_end], flen[:s_end])
     so, ao = state_off.tolist(), arc_off.tolist()
     out = []
     for j in range(take):
         s0, s1, a0, a1 = so[j], so[j + 1], ao[j], ao[j + 1]
-        hdr = FstHeader("vector", COMPACT_ARC_TYPE, *scan.headers[j])
+        hdr = _new_header(FstHeader)  # a frozen dataclass, made without its __init__
+        hdr.__dict__.update(zip(_HEADER_FIELDS, scan.headers[j]))
         lat = Lattice.trusted(scan.keys[j], s1 - s0, src[a0:a1], dst[a0:a1], word[a0:a1], graph[a0:a1],
                               acoustic[a0:a1], fg[s0:s1], fa[s0:s1], hdr, (alignments, a0, a1, s0, s1))
         out.append((scan.keys[j], lat, base + scan.starts[j]))
@@ -149,24 +167,21 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     return out
 
 
-def _first_bad(n: int, bad_state, lat_of_state, bad_arc, lat_of_arc, bad_lat) -> int:
-    """Index of the first lattice with any flag set (n if none)."""
-    first = n
-    for flags, owner in ((bad_state, lat_of_state), (bad_arc, lat_of_arc)):
-        hit = np.flatnonzero(flags)
-        if len(hit):
-            first = min(first, int(owner[hit[0]]))
-    hit = np.flatnonzero(bad_lat)
-    if len(hit):
-        first = min(first, int(hit[0]))
-    return first
+def _first(flags: np.ndarray, owner: Optional[np.ndarray], n: int) -> int:
+    """The lattice (``owner`` of the element, or the index itself) of the first flag set; n if none
+    before it."""
+    hit = np.flatnonzero(flags)
+    if not len(hit):
+        return n
+    first = int(hit[0]) if owner is None else int(owner[hit[0]])
+    return min(first, n)
 
 
 class _Scan:
     """Where the records of consecutive lattice entries lie in a buffer (word indices per entry
     are relative to the int32 view starting at byte ``shift``)."""
 
-    __slots__ = ("keys", "starts", "entry_ends", "headers", "shift", "num_states", "num_arcs",
+    __slots__ = ("keys", "starts", "entry_ends", "headers", "shift", "num_states", "multi_arcs",
                  "state_words", "arc_words")
 
     def __init__(self) -> None:
@@ -176,9 +191,9 @@ class _Scan:
         self.headers: list[tuple] = []
         self.shift: list[int] = []
         self.num_states: list[int] = []
-        self.num_arcs: list[int] = []
-        self.state_words: list[int] = []
-        self.arc_words: list[int] = []
+        self.multi_arcs: list[int] = []  # arcs recorded: those of states with more than one
+        self.state_words = array.array("q")  # appends as fast as a list's, read by numpy in place
+        self.arc_words = array.array("q")  # arcs of states with several (an only arc is found later)
 
 
 def _scan(buf: bytes, pos: int) -> _Scan:
@@ -216,15 +231,17 @@ def _scan(buf: bytes, pos: int) -> _Scan:
         try:
             for _ in range(ns):
                 add_state(p)
-                p += 3 + mv[p + 2]
-                na = mv[p]
-                p += 2
-                budget -= na
-                if budget < 0:
-                    raise IndexError
-                for _ in range(na):
-                    add_arc(p)
+                p += 5 + mv[p + 2]
+                na = mv[p - 2]
+                if na == 1:  # most states: the arc is not recorded, its place follows from the state's
                     p += 6 + mv[p + 4]
+                elif na:
+                    budget -= na
+                    if budget < 0 or na < 0:
+                        raise IndexError
+                    for _ in range(na):
+                        add_arc(p)
+                        p += 6 + mv[p + 4]
             if not p0 < p <= nwords:
                 raise IndexError
         except IndexError:  # runs past the buffer (or is corrupt): left to the per-lattice reader
@@ -234,8 +251,8 @@ def _scan(buf: bytes, pos: int) -> _Scan:
         scan.starts.append(m.start(2))
         pos = shift + 4 * p
         scan.entry_ends.append(pos)
-        scan.headers.append((version, flags, props, start, ns, na_hdr))
+        scan.headers.append(("vector", COMPACT_ARC_TYPE, version, flags, props, start, ns, na_hdr))
         scan.shift.append(shift)
         scan.num_states.append(ns)
-        scan.num_arcs.append(len(arc_words) - a_mark)
+        scan.multi_arcs.append(len(arc_words) - a_mark)
     return scan

@@ -17,6 +17,7 @@ Many lattices are searched together (vectorised over lattices, one numpy step pe
 from __future__ import annotations
 
 import heapq
+import operator
 from typing import Optional, Sequence
 
 import numpy as np
@@ -45,18 +46,18 @@ class PathSearch:
         self.lat_of_state = np.repeat(np.arange(nl), ns)
         lat_of_arc = np.repeat(np.arange(nl), na)
 
-        def cat(name, empty):
-            return np.concatenate([getattr(x, name) for x in self.lattices]) if nl else empty
-
-        i32, f64 = np.zeros(0, dtype=np.int32), np.zeros(0)
-        self.local_dst = cat("dst", i32)
-        self.src = cat("src", i32).astype(np.int64) + self.state_off[lat_of_arc]
+        names = ("dst", "src", "word", "graph_cost", "acoustic_cost", "final_graph", "final_acoustic")
+        if nl:
+            fields = zip(*map(operator.attrgetter(*names), self.lattices))
+            dst, src, word, graph, acoustic, fgraph, facoustic = (np.concatenate(x) for x in fields)
+        else:
+            dst = src = word = np.zeros(0, dtype=np.int32)
+            graph = acoustic = fgraph = facoustic = np.zeros(0)
+        self.local_dst = dst
+        self.src = src.astype(np.int64) + self.state_off[lat_of_arc]
         self.dst = self.local_dst + self.state_off[lat_of_arc]
-        self.word = cat("word", i32)
-        self.graph = cat("graph_cost", f64)
-        self.acoustic = cat("acoustic_cost", f64)
-        self.final_graph = cat("final_graph", f64)
-        self.final_acoustic = cat("final_acoustic", f64)
+        self.word, self.graph, self.acoustic = word, graph, acoustic
+        self.final_graph, self.final_acoustic = fgraph, facoustic
         # Pull schedule: step k computes the cost of local state k of every lattice from its
         # incoming arcs; arcs ordered by (k, lattice, arc) -- a stable sort on k alone, as arcs are
         # already in (lattice, arc) order -- so that each step is one contiguous slice.
@@ -142,41 +143,47 @@ class PathSearch:
         return self._trace(final_of, best, arc_into)
 
     def _trace(self, final_of: np.ndarray, best: np.ndarray, arc_into: np.ndarray) -> list[Optional[Path]]:
-        """Paths from the final states back to the starts, as :class:`Path` objects."""
-        arc_into_l, src_l = arc_into.tolist(), self.src.tolist()
-        starts = self.state_off[:-1].tolist()
-        ok = np.isfinite(best).tolist()
-        fin_l = final_of.tolist()
-        arcs: list[int] = []
-        bounds = [0]
-        for li in range(len(fin_l)):
-            if ok[li]:
-                s, start, back = fin_l[li], starts[li], []
-                while s != start:
-                    a = arc_into_l[s]
-                    back.append(a)
-                    s = src_l[a]
-                back.reverse()
-                arcs += back
-            bounds.append(len(arcs))
-        path_arcs = np.asarray(arcs, dtype=np.int64)
-        path_lat = np.repeat(np.arange(len(fin_l)), np.diff(bounds))
+        """Paths from the final states back to the starts (all lattices in step), as :class:`Path`."""
+        nl = len(final_of)
+        ok = np.isfinite(best)
+        # Walk back from every final state at once. The start state of lattice i points to a
+        # sentinel arc A + i whose source is that start state, so finished paths stay put.
+        n_arcs = len(self.src)
+        starts = self.state_off[:-1]
+        into = arc_into.copy()
+        into[starts] = n_arcs + np.arange(nl)
+        src = np.concatenate([self.src, starts])
+        cur = final_of[ok]
+        steps = []
+        while True:
+            arc = into[cur]
+            if arc.min() >= n_arcs:
+                break
+            steps.append(arc)
+            cur = src[arc]
+        taken = np.asarray(steps[::-1]).T if steps else np.zeros((int(ok.sum()), 0), dtype=np.int64)
+        real = taken < n_arcs
+        length = np.zeros(nl, dtype=np.int64)
+        length[ok] = real.sum(axis=1)
+        bounds = np.zeros(nl + 1, dtype=np.int64)
+        np.cumsum(length, out=bounds[1:])
+        path_arcs = taken[real]
+        path_lat = np.repeat(np.arange(nl), length)
         local = path_arcs - self.arc_off[path_lat]
-        fs = np.maximum(final_of, 0)
-        graph = np.bincount(path_lat, self.graph[path_arcs], len(fin_l)) + self.final_graph[fs]
-        acoustic = np.bincount(path_lat, self.acoustic[path_arcs], len(fin_l)) + self.final_acoustic[fs]
-        words = self.word[path_arcs].tolist()
+        fs = np.where(ok, final_of, self.state_off[:-1])
+        graph = np.bincount(path_lat, self.graph[path_arcs], nl) + self.final_graph[fs]
+        acoustic = np.bincount(path_lat, self.acoustic[path_arcs], nl) + self.final_acoustic[fs]
+        word = self.word[path_arcs]
+        has_word = word != 0
+        words = word[has_word].tolist()
+        word_bounds = np.zeros(nl + 1, dtype=np.int64)
+        np.cumsum(np.bincount(path_lat[has_word], minlength=nl), out=word_bounds[1:])
+        wb, b = word_bounds.tolist(), bounds.tolist()
         fs_local = (fs - self.state_off[:-1]).tolist()
         graph_l, acoustic_l, best_l = graph.tolist(), acoustic.tolist(), best.tolist()
-        out: list[Optional[Path]] = []
-        for li in range(len(fin_l)):
-            if not ok[li]:
-                out.append(None)
-                continue
-            b0, b1 = bounds[li], bounds[li + 1]
-            out.append(Path.trusted(tuple([w for w in words[b0:b1] if w]), graph_l[li], acoustic_l[li],
-                                    best_l[li], local[b0:b1], fs_local[li]))
-        return out
+        return [Path.trusted(tuple(words[wb[li]:wb[li + 1]]), graph_l[li], acoustic_l[li], best_l[li],
+                             local[b[li]:b[li + 1]], fs_local[li]) if good else None
+                for li, good in enumerate(ok.tolist())]
 
 
 def _make_path(lat: Lattice, arcs: np.ndarray, final_state: int, cost: float) -> Path:
