@@ -36,13 +36,15 @@ def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.lattice.rescore import rescore_lattices
     from kaldi_mpq.lattice.rescore_dir import load_rescoring_lms, rescore_decode_dir
     from kaldi_mpq.nbest.rescore import check_settings
+    from kaldi_mpq.ngram.arpa import load_ngram
 
-    check_settings(args.old_lm is not None, args.weight, args.interpolation)
+    check_settings(args.old_lm is not None, args.weight, args.interpolation, args.ngram is not None)
     cfg = LatticeRescoreConfig(
         acwt=args.acwt, weight=args.weight, interpolation=args.interpolation,
         max_ngram_order=args.max_ngram_order, beam=args.lattice_prune_beam, max_arcs=args.max_arcs,
         batch_lattices=args.batch_lattices,
     )
     lm, old = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device)
-    rescore_decode_dir(args.in_dir, args.out_dir, lambda lats: rescore_lattices(lats, lm, old, cfg), args.job)
+    ngram = load_ngram(args.ngram, lm.symbols) if args.ngram else None
+    rescore_decode_dir(args.in_dir, args.out_dir, lambda lats: rescore_lattices(lats, lm, old, cfg, ngram), args.job)
     return 0

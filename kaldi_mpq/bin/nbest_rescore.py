@@ -7,6 +7,8 @@ Usage:
         --n 20 --acwt 0.1 --weight 0.5 --interpolation linear --job 3 exp/tri3a/decode exp/tri3a/decode_tf
     kaldi-mpq nbest-rescore --lm exp/lstm --words data/lang/words.txt --interpolation log-linear \\
         --weight 0.3 exp/tri3a/decode exp/tri3a/decode_lstm_noremoval      # no old LM: graph cost mixed
+    kaldi-mpq nbest-rescore --lm exp/lstm --words data/lang/words.txt --old-lm small.arpa --ngram big.arpa \
+        exp/tri3a/decode exp/tri3a/decode_lstm_big      # remove small.arpa, mix the LSTM with big.arpa
 
 For each utterance the N best distinct word sequences at --acwt are taken, the old n-gram's log-prob
 is removed from each graph cost and the new LM's (the --weight mix of neural and n-gram) is added;
@@ -29,6 +31,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm", required=True, help="neural LM checkpoint dir (or packed quantized LM)")
     parser.add_argument("--words", required=True, help="the lang dir's words.txt (must equal the LM's)")
     parser.add_argument("--old-lm", help="ARPA of the first-pass n-gram LM to remove and interpolate with")
+    parser.add_argument("--ngram", help="ARPA of another n-gram LM to interpolate with instead of --old-lm "
+                        "(which is then only removed)")
     parser.add_argument("--acwt", type=float, default=0.1, help="acoustic scale")
     parser.add_argument("--weight", type=float, default=DEFAULT_WEIGHT, help="weight of the neural LM")
     parser.add_argument("--interpolation", default=DEFAULT_INTERPOLATION, choices=INTERPOLATIONS,
@@ -48,13 +52,15 @@ def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.lattice.rescore_dir import load_rescoring_lms, rescore_decode_dir
     from kaldi_mpq.nbest.lattices import lattice_to_nbest, nbest_to_lattice
     from kaldi_mpq.nbest.rescore import check_settings, rescore_nbest
+    from kaldi_mpq.ngram.arpa import load_ngram
 
-    check_settings(args.old_lm is not None, args.weight, args.interpolation)
+    check_settings(args.old_lm is not None, args.weight, args.interpolation, args.ngram is not None)
     lm, old = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device)
+    ngram = load_ngram(args.ngram, lm.symbols) if args.ngram else None
 
     def rescore(lattices):
         lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lattices]
-        new = rescore_nbest(lists, lm, old, args.weight, args.interpolation, args.max_batch)
+        new = rescore_nbest(lists, lm, old, args.weight, args.interpolation, args.max_batch, ngram)
         return [nbest_to_lattice(nb) for nb in new]
 
     rescore_decode_dir(args.in_dir, args.out_dir, rescore, args.job)

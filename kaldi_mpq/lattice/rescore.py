@@ -14,7 +14,8 @@ Costs on each arc: acoustic cost unchanged; graph cost::
     graph' = graph + log P_old(w | h_old) - log P_new(w | h)     (old LM given)
     graph' = (1 - weight) * graph - weight * log P_lm(w | h)      (no old LM: log-linear with graph)
 
-with ``P_new`` the word-level interpolation of the new LM with the old one, as in n-best rescoring.
+with ``P_new`` the word-level interpolation of the new LM with the old one (or with ``ngram_lm``, when
+given), as in n-best rescoring.
 
 Speed: many lattices are expanded in lock-step; every round pops up to ``pops_per_round`` states of
 each and scores all their arcs (and ``</s>`` of final states) in one ``advance`` call per LM.
@@ -22,6 +23,7 @@ each and scores all their arcs (and ``</s>`` of final states) in one ``advance``
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -33,7 +35,7 @@ import numpy as np
 from kaldi_mpq.lattice.lattice import Lattice, _take_csr
 from kaldi_mpq.lm.interface import LanguageModel
 from kaldi_mpq.nbest.rescore import check_settings
-from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT, combine_logprobs
+from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT, InterpolatedLM, combine_logprobs
 
 logger = logging.getLogger(__name__)
 
@@ -167,17 +169,22 @@ def rescore_lattices(
     lm: LanguageModel,
     old_lm: Optional[LanguageModel] = None,
     config: Optional[LatticeRescoreConfig] = None,
+    ngram_lm: Optional[LanguageModel] = None,
 ) -> list[Lattice]:
     """Rescore lattices (see the module docstring); the output lattices are in input order.
 
     Empty lattices (or lattices with no complete path) come back empty.
 
     Raises:
-        ConfigError: bad settings (weight outside [0, 1], linear interpolation without an old LM).
-        SymbolTableError: "word lists mismatch" between the two LMs.
+        ConfigError: bad settings (weight outside [0, 1], linear interpolation without an old LM, an
+            ``ngram_lm`` without an old LM).
+        SymbolTableError: "word lists mismatch" between the LMs.
     """
     cfg = config or LatticeRescoreConfig()
-    check_settings(old_lm is not None, cfg.weight, cfg.interpolation)
+    check_settings(old_lm is not None, cfg.weight, cfg.interpolation, ngram_lm is not None)
+    if ngram_lm is not None:  # the mix is the new LM; it replaces the old LM entirely
+        lm = InterpolatedLM(lm, ngram_lm, cfg.weight, cfg.interpolation)
+        cfg = dataclasses.replace(cfg, weight=1.0, interpolation="linear")
     if cfg.max_ngram_order < 1:
         raise ValueError("max_ngram_order must be >= 1")
     if old_lm is not None:

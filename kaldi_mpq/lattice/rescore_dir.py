@@ -104,7 +104,8 @@ def load_rescoring_lms(
     lm_dir: Pathlike, words: Pathlike, old_lm: Optional[Pathlike] = None, device: Optional[str] = None
 ):
     """The new LM (a checkpoint dir, checked against the lang dir's ``words.txt``) and the old n-gram
-    LM (an ARPA file mapped to the same words), or ``None`` for no old LM.
+    LM (an ARPA file mapped to the same words), or ``None`` for no old LM. (A separate n-gram to
+    interpolate with is ``NgramLM.from_file(path, lm.symbols)``.)
 
     Raises:
         SymbolTableError: "word lists mismatch" between the LM and ``words``.

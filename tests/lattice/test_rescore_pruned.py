@@ -85,3 +85,23 @@ def test_lattice_without_complete_path(setup):
     # state 1 is final but unreachable from the start: no complete path
     lat = Lattice.from_arrays("dead", 3, [0], [2], [w], [1.0], [1.0], [np.inf, 0.0, np.inf], [np.inf, 0.0, np.inf])
     assert rescore_lattices([lat], ngram, ngram) == [None]
+
+
+def test_exact_with_separate_ngram(setup, tmp_path):
+    symbols, ngram, lats = setup
+    rng = np.random.default_rng(5)
+    text = [" ".join(f"w{i}" for i in rng.integers(0, 6, rng.integers(1, 8))) for _ in range(200)]
+    train_arpa(text, tmp_path / "other.arpa", order=2)
+    other = NgramLM.from_file(tmp_path / "other.arpa", symbols)
+    lm = tiny_lm("lstm", symbols=symbols)
+    cfg = LatticeRescoreConfig(weight=0.4, interpolation="linear", **EXACT)
+    out = rescore_lattices(lats[:3], lm, ngram, cfg, ngram_lm=other)
+    for lat, new in zip(lats, out):
+        expected = []
+        for words, g, ac, ali in all_paths(lat):
+            nn, ng = lm.score_sentences([words])[0], other.score_sentences([words])[0]
+            old = ngram.sentence_log_prob(words)
+            expected.append((words, g + old - combine_logprobs(nn, ng, 0.4, "linear").sum(), ac, ali))
+        _match(all_paths(new), expected)
+    with pytest.raises(ConfigError, match="needs the old LM"):
+        rescore_lattices(lats[:1], lm, None, LatticeRescoreConfig(interpolation="log-linear"), ngram_lm=other)

@@ -10,7 +10,9 @@ import pytest
 from kaldi_mpq.errors import ConfigError, SymbolTableError
 from kaldi_mpq.nbest.nbest import NbestEntry, NbestList
 from kaldi_mpq.nbest.rescore import apply_scores, rescore_nbest, score_nbest
+from kaldi_mpq.ngram.arpa import NgramLM
 from kaldi_mpq.ngram.interpolate import combine_logprobs
+from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_lm, tiny_symbols
 
 
@@ -75,3 +77,29 @@ def test_without_old_lm(symbols, ngram):
 def test_vocabulary_mismatch(symbols, ngram):
     with pytest.raises(SymbolTableError, match="word lists mismatch"):
         score_nbest([], tiny_lm("lstm", symbols=tiny_symbols(13)), old_lm=ngram)
+
+
+def test_separate_ngram_to_interpolate_with(symbols, ngram, tmp_path):
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(12)]
+    other_text = [" ".join(words[i] for i in rng.integers(0, 6, rng.integers(1, 8))) for _ in range(200)]
+    train_arpa(other_text, tmp_path / "other.arpa", order=2)
+    other = NgramLM.from_file(tmp_path / "other.arpa", symbols)
+    lists = random_lists(symbols, ngram, np.random.default_rng(4))
+    lm = tiny_lm("lstm", symbols=symbols)
+    # the old LM removed, the mix of the LM with `other` added
+    out = rescore_nbest(lists, lm, old_lm=ngram, weight=0.4, interpolation="linear", ngram_lm=other)
+    for a, b in zip(lists, out):
+        for ea, eb in zip(a.entries, b.entries):
+            new = combine_logprobs(lm.score_sentences([ea.words])[0], other.score_sentences([ea.words])[0], 0.4, "linear")
+            assert abs(eb.graph_cost - (ea.graph_cost + ngram.sentence_log_prob(ea.words) - new.sum())) < 1e-4
+    # weight 0: the old n-gram swapped for the other one
+    swapped = rescore_nbest(lists, lm, old_lm=ngram, weight=0.0, ngram_lm=other)
+    e, r = lists[0].entries[2], swapped[0].entries[2]
+    assert math.isclose(r.graph_cost, e.graph_cost + ngram.sentence_log_prob(e.words) - other.sentence_log_prob(e.words), abs_tol=1e-6)
+    # the old LM as the n-gram changes nothing
+    same = rescore_nbest(lists, lm, old_lm=ngram, weight=0.4, ngram_lm=ngram)
+    plain = rescore_nbest(lists, lm, old_lm=ngram, weight=0.4)
+    assert [e.graph_cost for nb in same for e in nb.entries] == pytest.approx([e.graph_cost for nb in plain for e in nb.entries])
+    with pytest.raises(ConfigError, match="needs the old LM"):
+        rescore_nbest(lists, lm, weight=0.4, interpolation="log-linear", ngram_lm=other)
