@@ -198,7 +198,8 @@ class _Scan:
 
 def _scan(buf: bytes, pos: int) -> _Scan:
     """Walk the entries from ``pos`` as long as they are complete binary CompactLattices with start
-    state 0; record the position of every state's final weight and every arc."""
+    state 0; record the position of every state's final weight, and of every arc of the states with
+    more than one (a state's only arc starts right after the state's arc count)."""
     size = len(buf)
     scan = _Scan()
     views = [memoryview(buf)[k:k + 4 * ((size - k) // 4)].cast("i") for k in range(min(4, size))]
