@@ -1,5 +1,5 @@
 # Shared body of local/lmrescore_nbest.sh and local/lmrescore_lattice.sh (sourced, not run).
-# Expects: mode, cmd, max_parallel, old_lm, acwt, weight, interpolation, device, here; optional
+# Expects: mode, cmd, max_parallel, old_lm, ngram, acwt, weight, interpolation, device, here; optional
 # extra_opts function printing mode-specific options.
 . "$here/parse_options.sh"
 if [ $# -ne 4 ]; then
@@ -14,6 +14,7 @@ if [ -z "$interpolation" ]; then
 fi
 opts=(--lm "$lm" --words "$words" --acwt "$acwt" --weight "$weight" --interpolation "$interpolation")
 [ -n "$old_lm" ] && opts+=(--old-lm "$old_lm")
+[ -n "${ngram:-}" ] && opts+=(--ngram "$ngram")
 [ -n "$device" ] && opts+=(--device "$device")
 if declare -F extra_opts > /dev/null; then read -r -a more <<< "$(extra_opts)"; opts+=("${more[@]}"); fi
 if [ "${n:-}" != "" ]; then opts+=(--n "$n"); fi

@@ -2,7 +2,7 @@
 # Pruned lattice rescoring of a Kaldi decode dir with a neural LM, one job per lat.JOB.gz, through $cmd.
 #
 # Usage: local/lmrescore_lattice.sh [options] <lm-dir> <words.txt> <in-decode-dir> <out-decode-dir>
-#   --cmd run.pl --max-parallel 4 --old-lm ARPA --acwt 0.1 --weight 0.5 --interpolation linear|log-linear
+#   --cmd run.pl --max-parallel 4 --old-lm ARPA --ngram ARPA --acwt 0.1 --weight 0.5 --interpolation linear|log-linear
 #   --max-ngram-order 4 --lattice-prune-beam 8 --max-arcs 100000 --device cpu|cuda
 # Example:
 #   local/lmrescore_lattice.sh --cmd "$decode_cmd" --old-lm data/local/lm/3gram.arpa.gz \
@@ -12,6 +12,7 @@ mode=lattice-rescore
 cmd=run.pl
 max_parallel=4
 old_lm=
+ngram=
 acwt=0.1
 weight=0.5
 interpolation=

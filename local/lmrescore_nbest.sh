@@ -6,6 +6,7 @@
 #                        the jobs run locally, --max-parallel at a time
 #   --old-lm ARPA        first-pass n-gram LM to remove and interpolate with (default: none, log-linear
 #                        mix with the graph cost)
+#   --ngram ARPA         another n-gram to interpolate with; --old-lm is then only removed
 #   --n 20 --acwt 0.1 --weight 0.5 --interpolation linear|log-linear --device cpu|cuda
 # Example:
 #   local/lmrescore_nbest.sh --cmd "$decode_cmd" --old-lm data/local/lm/3gram.arpa.gz \
@@ -15,6 +16,7 @@ mode=nbest-rescore
 cmd=run.pl
 max_parallel=4
 old_lm=
+ngram=
 n=20
 acwt=0.1
 weight=0.5
