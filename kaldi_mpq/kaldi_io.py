@@ -375,7 +375,8 @@ class RandomAccessTable:
         lat = lats["utt1"]
     """
 
-    def __init__(self, rspecifier: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError):
+    def __init__(self, rspecifier: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError,
+                 read_bulk: Optional[BulkReader] = None):
         self._spec = parse_specifier(rspecifier, error)
         self._read = read_object
         self._error = error
@@ -385,7 +386,7 @@ class RandomAccessTable:
             self._cache: Optional[dict] = None
         else:  # an archive (maybe a pipe) can only be read through once: keep its objects
             self._entries = {}
-            self._cache = {k: o for k, o, _ in iter_archive(self._spec.path, read_object, error)}
+            self._cache = {k: o for k, o, _ in iter_archive(self._spec.path, read_object, error, read_bulk)}
 
     def keys(self) -> list[str]:
         return list(self._entries) if self._cache is None else list(self._cache)

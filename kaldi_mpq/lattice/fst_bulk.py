@@ -15,9 +15,10 @@ states, a malformed or truncated lattice, a lattice running past the buffer) the
 before it and the per-lattice reader takes that entry, so results and error messages (archive, key,
 byte offset) are exactly the per-lattice reader's.
 
-Lattices read here share arrays with the other lattices of their buffer (about 1 MB of archive),
-and keep the buffer itself until their alignments are decoded: memory stays bounded by the archive
-bytes of the buffers that have a lattice alive.
+Lattices read here share arrays with the other lattices of their buffer (about 1 MB of archive);
+those arrays are read-only, as :class:`Lattice` arrays are never written into. Lattices keep the
+buffer itself until their alignments are decoded: memory stays bounded by the archive bytes of the
+buffers that have a lattice alive.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class _BufferAlignments:
             v = _strided(self.buf, "<i4")
             self.decoded = (_gather_strings(v, self.arc_pos + 20, self.alen)
                             + _gather_strings(v, self.state_pos + 12, self.flen))
+            for shared in self.decoded[1::2]:
+                shared.flags.writeable = False
             self.buf = self.arc_pos = self.alen = self.state_pos = self.flen = None
         ali_off, ali, fali_off, fali = self.decoded
         return {"ali_offsets": ali_off[a0:a1 + 1] - ali_off[a0], "ali_data": ali[ali_off[a0]:ali_off[a1]],
@@ -154,6 +157,8 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     graph = vf[arc_pos + 8].astype(np.float64)
     acoustic = vf[arc_pos + 12].astype(np.float64)
     alignments = _BufferAlignments(buf, arc_pos[:a_end], alen[:a_end], state_pos[:s_end], flen[:s_end])
+    for shared in (src, dst, word, graph, acoustic, fg, fa):  # views of these go to many lattices
+        shared.flags.writeable = False
     so, ao = state_off.tolist(), arc_off.tolist()
     out = []
     for j in range(take):

@@ -131,7 +131,7 @@ class LatticeTable(RandomAccessTable):
     """
 
     def __init__(self, rspecifier: str):
-        super().__init__(rspecifier, read_lattice_object, LatticeFormatError)
+        super().__init__(rspecifier, read_lattice_object, LatticeFormatError, read_binary_lattices_bulk)
 
 
 class ReadStats:
