@@ -51,6 +51,18 @@ def test_rescore_commands(setup, command):
     expected = {k: v for k, v in best_words(r / "decode").items() if k.startswith("utt2")}
     assert {lat.key: lat.best_path(0.1).words for lat in read_lattices(f"ark:{same}/lat.2.gz")} == expected
 
+    # --ngram given the old LM itself is the same as no --ngram
+    again = r / f"again_{command}"
+    assert cli.main([command, *common, "--weight", "0", "--ngram", str(r / "lm.arpa"), "--job", "2",
+                     str(r / "decode"), str(again)]) == 0
+    assert best_words_job(again, 2) == expected
+    assert cli.main([command, "--lm", str(r / "lstm"), "--words", str(r / "words.txt"), "--ngram",
+                     str(r / "lm.arpa"), "--interpolation", "log-linear", str(r / "decode"), str(r / "x")]) == 1
+
+
+def best_words_job(decode_dir, job, acwt=0.1):
+    return {lat.key: lat.best_path(acwt).words for lat in read_lattices(f"ark:{decode_dir}/lat.{job}.gz")}
+
 
 def test_vocabulary_mismatch_is_refused(setup, capsys):
     r = setup
