@@ -222,12 +222,12 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
         np.cumsum(has, out=ali_off[1:])
         ali = tid[has]
         fali_off, fali = np.zeros(ns + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    with np.errstate(invalid="ignore"):  # a NaN weight is kept as it is
+        graph, acoustic, fg, fa = (x.astype(np.float64) for x in (graph, acoustic, f[fp], f[fp + 1]))
     try:
-        return _from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph.astype(np.float64),
-        acoustic.astype(np.float64), ali_off, ali.astype(np.int32), f[fp].astype(np.float64),
-        f[fp + 1].astype(np.float64), fali_off, fali.astype(np.int32), start=int(hdr.start), header=hdr,
-        source=win.name, byte_offset=off0,
-        )
+        return _from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph, acoustic, ali_off,
+                         ali.astype(np.int32), fg, fa, fali_off, fali.astype(np.int32), start=int(hdr.start),
+                         header=hdr, source=win.name, byte_offset=off0)
     except LatticeFormatError as e:
         e.recoverable = True  # the archive went past this lattice: readers may skip it
         raise

@@ -154,8 +154,9 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
         return []
     arc_off = np.searchsorted(lat_of_arc, np.arange(take + 1))
     s_end, a_end = int(state_off[take]), int(arc_off[take])
-    graph = vf[arc_pos + 8].astype(np.float64)
-    acoustic = vf[arc_pos + 12].astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        graph = vf[arc_pos + 8].astype(np.float64)
+        acoustic = vf[arc_pos + 12].astype(np.float64)
     alignments = _BufferAlignments(buf, arc_pos[:a_end], alen[:a_end], state_pos[:s_end], flen[:s_end])
     for shared in (src, dst, word, graph, acoustic, fg, fa):  # views of these go to many lattices
         shared.flags.writeable = False
