@@ -115,31 +115,32 @@ class PathSearch:
         arc_cost, fin_cost = self.costs(acoustic_scale, lm_scale, word_ins_penalty)
         d = self.forward(arc_cost)
         src, dst = self.src, self.dst
-        # Predecessor of each state: source of the first arc (in arc order) reaching d[dst]; a
-        # reversed fancy assignment keeps the first of repeated indices.
+        # The arc into each state: the first arc (in arc order) reaching d[dst]; its source is the
+        # state's predecessor. Between predecessor and state Kaldi takes the pred->state arc of least
+        # own cost (first on ties): such arcs reach d[dst] too, so they are hits as well; usually
+        # the first hit is the only one from pred.
         cand = d[src] + arc_cost
         hit = np.flatnonzero((cand == d[dst]) & (cand < _INF))
+        n_arcs = len(src)
+        arc_into = np.full(len(d), n_arcs, dtype=np.int64)
+        np.minimum.at(arc_into, dst[hit], hit)
+        reached = arc_into < n_arcs
         pred = np.full(len(d), -1, dtype=np.int64)
-        rev = hit[::-1]
-        pred[dst[rev]] = src[rev]
-        # Arc taken between pred and state: least own cost among the pred->state arcs, first on
-        # ties. Arcs from pred with a lower own cost than the first hit would reach d[dst] too, so
-        # they are hits as well: only hits from pred are candidates, and usually there is one.
+        pred[reached] = src[arc_into[reached]]
         mine = hit[src[hit] == pred[dst[hit]]]
-        arc_into = np.full(len(d), -1, dtype=np.int64)
-        arc_into[dst[mine[::-1]]] = mine[::-1]
         n_into = np.bincount(dst[mine], minlength=len(d))
         multi = mine[n_into[dst[mine]] > 1]
         if len(multi):
             srt = multi[np.lexsort((multi, arc_cost[multi], dst[multi]))]
             first = np.r_[True, dst[srt][1:] != dst[srt][:-1]]
-            arc_into[dst[srt[first]]] = srt[first]
-        # Final state: first state with the least total cost.
+            arc_into[dst[srt[first]]] = srt[first]  # one entry per state
+        arc_into[~reached] = -1
+        # Final state: first state with the least total cost (each lattice has one: its minimum).
         tot = d + fin_cost
         best = np.minimum.reduceat(tot, self.state_off[:-1])
-        eq = np.flatnonzero(tot == best[self.lat_of_state])[::-1]
-        final_of = np.full(nl, -1, dtype=np.int64)
-        final_of[self.lat_of_state[eq]] = eq
+        eq = np.flatnonzero(tot == best[self.lat_of_state])
+        pos = np.searchsorted(eq, self.state_off[:-1])  # (with NaN costs a lattice may have none)
+        final_of = eq[np.minimum(pos, len(eq) - 1)] if len(eq) else self.state_off[:-1].copy()
         return self._trace(final_of, best, arc_into)
 
     def _trace(self, final_of: np.ndarray, best: np.ndarray, arc_into: np.ndarray) -> list[Optional[Path]]:
