@@ -158,7 +158,7 @@ class PathSearch:
         steps = []
         while True:
             arc = into[cur]
-            if arc.min() >= n_arcs:
+            if not len(arc) or arc.min() >= n_arcs:
                 break
             steps.append(arc)
             cur = src[arc]

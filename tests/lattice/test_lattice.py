@@ -173,3 +173,13 @@ def test_best_path_ties_follow_kaldi(seed, num_states, extra, huge):
     arcs, final = kaldi_shortest_path(lat, 0.1)
     for path in (lat.best_path(0.1), PathSearch([dummy_lattice(3, 2, seed=seed), lat]).best_paths(0.1)[1]):
         assert path.arcs.tolist() == arcs and path.final_state == final
+
+
+def test_lattices_without_a_complete_path_get_none():
+    dead = Lattice.from_arrays("dead", 3, [0], [2], [4], [1.0], [1.0], [np.inf, 0.0, np.inf], [np.inf, 0.0, np.inf])
+    nan = Lattice.from_arrays("nan", 2, [0], [1], [3], [np.nan], [1.0], [np.inf, 0.0], [np.inf, 0.0])
+    assert PathSearch([dead]).best_paths() == [None] and dead.best_path() is None
+    got = PathSearch([dummy_lattice(4, 3, seed=1), dead, nan, dummy_lattice(5, 3, seed=2)]).best_paths(0.1)
+    assert got[1] is None and got[2] is None
+    assert got[0].words == dummy_lattice(4, 3, seed=1).best_path(0.1).words
+    assert got[3].words == dummy_lattice(5, 3, seed=2).best_path(0.1).words
