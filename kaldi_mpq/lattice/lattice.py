@@ -257,8 +257,19 @@ class Lattice:
         return self.final_ali_data[self.final_ali_offsets[state]:self.final_ali_offsets[state + 1]]
 
     def replace(self, **changes: Any) -> "Lattice":
-        """A modified copy; drops the file header and numbering (they no longer describe it)."""
-        return dataclasses.replace(self, header=None, file_states=None, **changes)
+        """A modified copy; drops the file header and numbering (they no longer describe it).
+        Alignment arrays not yet decoded (see :meth:`trusted`) stay so unless they are changed."""
+        make = self.__dict__.get("_alignments")
+        if make is None or not _LAZY_FIELDS.isdisjoint(changes):
+            return dataclasses.replace(self, header=None, file_states=None, **changes)
+        unknown = set(changes).difference(f.name for f in dataclasses.fields(self))
+        if unknown:
+            raise TypeError(f"unknown Lattice fields {sorted(unknown)}")
+        lat = object.__new__(type(self))
+        lat.__dict__.update({f.name: self.__dict__[f.name] for f in dataclasses.fields(self)
+                             if f.name not in _LAZY_FIELDS})
+        lat.__dict__.update(header=None, file_states=None, _alignments=make, **changes)
+        return lat
 
     # -- Kaldi operations ----------------------------------------------------------------------------
     def scale(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0) -> "Lattice":

@@ -137,6 +137,11 @@ def test_lazy_alignments_pickle_and_replace(shared_data):
     back = pickle.loads(pickle.dumps(lat))
     assert "_alignments" not in back.__dict__
     assert_identical(lat, back)
+    scaled = next(read_lattices(f"ark:{f}")).scale(acoustic_scale=0.1)
+    assert "_alignments" in scaled.__dict__ and scaled.header is None  # still lazy after replace
+    assert_identical(scaled, lat.scale(acoustic_scale=0.1))
     assert lat.replace(key="x").ali_data is lat.ali_data
+    with pytest.raises(TypeError):
+        scaled.replace(no_such_field=1)
     with pytest.raises(AttributeError):
         lat.no_such_field
