@@ -7,6 +7,8 @@ Usage:
     kaldi-mpq quantize --lm exp/tfm --method bp --plan conf/plan.yaml --granularity node \\
         --train ptb.train.txt --valid ptb.valid.txt --out exp/tfm_bp_mixed
 
+ADMM and BP read the training text the way the model was trained (its config.yaml ``train:``
+section: stream/BPTT batches carrying the LSTM state, loss reduction, clipping) unless overridden.
 The output directory loads anywhere an LM directory is accepted (``format: packed``).
 """
 
@@ -39,7 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eta1", type=float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
     parser.add_argument("--eta2", type=float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
     parser.add_argument("--lr", type=float, default=_D_BP["lr"].default, help="BP learning rate")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    parser.add_argument("--batching", choices=("stream", "sentence"),
+                        help="training batches (default: the model's training config's, e.g. stream = BPTT "
+                             "with the LSTM state carried over)")
+    parser.add_argument("--batch-size", type=int, help="rows (stream) or sentences per batch (default: the model's)")
+    parser.add_argument("--bptt", type=int, help="stream steps per batch (default: the model's)")
+    parser.add_argument("--loss-reduction", choices=("mean", "sum_over_time"),
+                        help="loss the step sizes apply to (default: the model's)")
+    parser.add_argument("--clip", type=float, help="gradient-norm clipping, 0 = none (default: the model's)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -57,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         config = (ADMMConfig(**common, **loop, gamma=args.gamma, eta1=args.eta1, eta2=args.eta2)
                   if args.method == "admm" else BPConfig(**common, **loop, lr=args.lr))
     result = quantize_files(args.lm, args.out, config, train=args.train, valid=args.valid,
-                            batch_size=args.batch_size)
+                            batching=args.batching, batch_size=args.batch_size, bptt=args.bptt,
+                            loss_reduction=args.loss_reduction, clip=args.clip)
     best = result.best_valid_ppl
     print(f"{args.out}: {result.method}, {result.layout.average_bits():.2f} bits/weight"
           + (f", valid ppl {best:.2f}" if best is not None else ""))

@@ -13,6 +13,12 @@ quantization"). Only coded rows (1-8 bit clusters) carry the penalty and the mul
 
 Modified BP (BinaryConnect): each step quantizes the full-precision weights, runs forward/backward
 with the quantized ones, and applies the gradient to the full-precision weights (straight-through).
+
+Both read the training batches through :class:`~kaldi_mpq.quant.api.TrainStream`: with stream (BPTT)
+batches an LSTM carries its state from one batch to the next, as in its own training. The two gradient
+evaluations of an extra-gradient step start from the same state; the state carried on is the one of
+the first (at the current weights). The cross-entropy gradient is clipped to ``clip`` (the penalty
+gradient is not).
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from kaldi_mpq.quant.api import ADMMConfig, BPConfig, QuantResult, TrainingData, check_finite, endless, \
-    lm_loss, register_quantizer, valid_ppl
+from kaldi_mpq.quant.api import ADMMConfig, BPConfig, QuantResult, TrainingData, TrainStream, check_finite, \
+    clip_grads, lm_loss, register_quantizer, valid_ppl
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout
 
@@ -83,31 +89,34 @@ def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResu
     lam = {n: torch.zeros_like(params[n]) for n in masks}
     tracker = _Tracker(model, layout, data, config.patience)
     tracker.offer(0, alpha, codes, q)
-    batches = endless(data.train)
+    stream = TrainStream(model, data.train)
+    batches = iter(stream)
 
-    def grad_at(batch) -> dict[str, torch.Tensor]:
+    def grad_at(batch, state):
         model.zero_grad(set_to_none=True)
-        loss = lm_loss(model, batch)
+        loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
         check_finite(loss, "ADMM")
         loss.backward()
+        clip_grads([p for p in params.values() if p.grad is not None], config.clip)
         grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in params.items()}
         for n, m in masks.items():  # gradient of gamma/2 ||Theta - Q + lambda||^2 on coded rows
             grads[n] = grads[n] + config.gamma * m * (params[n].detach() - q[n] + lam[n])
-        return grads
+        return grads, new_state
 
     for it in range(1, config.max_iters + 1):
         model.train()
         for _ in tqdm(range(config.steps_per_iter), desc=f"ADMM iteration {it}", leave=False):
-            batch = next(batches)
+            batch, state = next(batches)
             theta0 = {n: p.detach().clone() for n, p in params.items()}
-            g = grad_at(batch)
+            g, new_state = grad_at(batch, state)
             with torch.no_grad():
                 for n, p in params.items():
                     p.copy_(theta0[n] - config.eta1 * g[n])
-            g = grad_at(batch)
+            g, _ = grad_at(batch, state)
             with torch.no_grad():
                 for n, p in params.items():
                     p.copy_(theta0[n] - config.eta2 * g[n])
+            stream.carry(new_state)
         model.eval()
         theta = {n: p.detach() for n, p in model.named_parameters()}
         targets = {n: theta[n] + lam[n] if n in lam else theta[n] for n in theta}
@@ -131,7 +140,8 @@ def _bp(model: nn.Module, config: BPConfig, data: TrainingData) -> QuantResult:
     codes = layout.codes(alpha)
     tracker = _Tracker(model, layout, data, config.patience)
     tracker.offer(0, alpha, codes, layout.quantized(alpha, codes))
-    batches = endless(data.train)
+    stream = TrainStream(model, data.train)
+    batches = iter(stream)
     for it in range(1, config.max_iters + 1):
         model.train()
         for _ in tqdm(range(config.steps_per_iter), desc=f"BP iteration {it}", leave=False):
@@ -139,9 +149,12 @@ def _bp(model: nn.Module, config: BPConfig, data: TrainingData) -> QuantResult:
             alpha = layout.solve(alpha_init=alpha, max_steps=config.als_steps)
             layout.write(layout.quantized(alpha, layout.codes(alpha)))  # quantized forward
             optimizer.zero_grad(set_to_none=True)
-            loss = lm_loss(model, next(batches))
+            batch, state = next(batches)
+            loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
             check_finite(loss, "BP")
             loss.backward()
+            clip_grads([p for p in params.values() if p.grad is not None], config.clip)
+            stream.carry(new_state)
             layout.write(theta)  # straight-through: the gradient updates the full-precision weights
             optimizer.step()
         model.eval()

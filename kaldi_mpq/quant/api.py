@@ -59,7 +59,7 @@ class PTQConfig(QuantConfig):
 
 
 @dataclass
-class _TrainedConfig(QuantConfig):
+class TrainedConfig(QuantConfig):
     """Shared by the training methods.
 
     Attributes:
@@ -67,11 +67,20 @@ class _TrainedConfig(QuantConfig):
             is measured after each and the best one is kept.
         steps_per_iter: SGD mini-batch steps per outer iteration (not given in the paper).
         patience: stop after this many iterations without a better validation PPL.
+        loss_reduction: the training loss the step sizes apply to, as in
+            :class:`~kaldi_mpq.lm.train.TrainConfig`: ``mean`` (per predicted token) or ``sum_over_time``
+            (summed over the BPTT steps, averaged over the batch rows).
+        clip: gradient-norm clipping of the cross-entropy gradient (0: none).
+
+    ``kaldi-mpq quantize`` takes ``loss_reduction``, ``clip`` and the batching from the model's own
+    training config (``train:`` section of its ``config.yaml``).
     """
 
     max_iters: int = 20
     steps_per_iter: int = 200
     patience: int = 2
+    loss_reduction: str = "mean"
+    clip: float = 0.0
 
     needs_data = True
 
@@ -79,10 +88,14 @@ class _TrainedConfig(QuantConfig):
         super().__post_init__()
         if self.max_iters < 1 or self.steps_per_iter < 1 or self.patience < 1:
             raise ConfigError("max_iters, steps_per_iter and patience must be >= 1")
+        if self.loss_reduction not in ("mean", "sum_over_time"):
+            raise ConfigError("loss_reduction must be mean or sum_over_time")
+        if self.clip < 0:
+            raise ConfigError("clip must be >= 0")
 
 
 @dataclass
-class ADMMConfig(_TrainedConfig):
+class ADMMConfig(TrainedConfig):
     """ADMM (paper 1, Sec. IV): gamma = penalty, eta1 / eta2 the extra-gradient step sizes."""
 
     gamma: float = 1e-3
@@ -96,7 +109,7 @@ class ADMMConfig(_TrainedConfig):
 
 
 @dataclass
-class BPConfig(_TrainedConfig):
+class BPConfig(TrainedConfig):
     """Modified back-propagation (BinaryConnect): quantized forward pass, the gradient applied to the
     full-precision weights (straight-through), plain SGD with learning rate ``lr``.
 
@@ -177,13 +190,22 @@ def quantize_(model: nn.Module, config: Union[QuantConfig, PlanLike], data: Opti
 
 
 # -- shared helpers of the training methods --------------------------------------------------------------
-def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy per predicted token of one batch."""
+def lm_loss(model: nn.Module, batch: Batch, state=None, reduction: str = "mean"):
+    """``(loss, new state)`` of one batch: cross-entropy per predicted token (``mean``) or summed over
+    time and averaged over rows (``sum_over_time``). With a ``state`` (an LSTM's ``(h, c)``) the model
+    continues from it; the returned state is detached (``None`` for models without one)."""
     inputs, targets = batch
     dev = next(model.parameters()).device
-    logits = model(inputs.to(dev))
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.to(dev).reshape(-1),
-                           ignore_index=IGNORE)
+    inputs, targets = inputs.to(dev), targets.to(dev)
+    if hasattr(model, "zero_state"):
+        logits, new_state = model.forward_with_state(inputs, state)
+        new_state = tuple(s.detach() for s in new_state)
+    else:
+        logits, new_state = model(inputs), None
+    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                          ignore_index=IGNORE, reduction="sum")
+    denom = inputs.shape[0] if reduction == "sum_over_time" else max(int((targets != IGNORE).sum()), 1)
+    return nll / denom, new_state
 
 
 def valid_ppl(model: nn.Module, batches: Iterable[Batch]) -> float:
@@ -192,12 +214,42 @@ def valid_ppl(model: nn.Module, batches: Iterable[Batch]) -> float:
     return evaluate_perplexity(model, batches).ppl
 
 
-def endless(batches: Iterable[Batch]):
-    """Cycle through re-iterable batches forever (a new pass each time, e.g. reshuffled)."""
-    for epoch in itertools.count():
-        if hasattr(batches, "set_epoch"):
-            batches.set_epoch(epoch)
-        yield from batches
+class TrainStream:
+    """Endless training batches for the training methods, with the recurrent state carried over.
+
+    When the batches carry state (:class:`~kaldi_mpq.text.batching.StreamBatches`) and the model has
+    one (LSTM), each batch continues from the state the previous batch ended in, as in BPTT training;
+    every new pass over the data starts from zeros. Otherwise the state is always ``None``.
+
+    Example::
+
+        stream = TrainStream(model, data.train)
+        for batch, state in itertools.islice(stream, 100):
+            loss, new_state = lm_loss(model, batch, state, "sum_over_time")
+            stream.carry(new_state)
+    """
+
+    def __init__(self, model: nn.Module, batches: Iterable[Batch]):
+        self.batches = batches
+        self.carries_state = getattr(batches, "carries_state", False) and hasattr(model, "zero_state")
+        self.state = None
+
+    def __iter__(self):
+        for epoch in itertools.count():
+            if hasattr(self.batches, "set_epoch"):
+                self.batches.set_epoch(epoch)
+            self.state = None
+            for batch in self.batches:
+                yield batch, self.state
+
+    def carry(self, state) -> None:
+        """The state the next batch starts from (ignored unless the stream carries state)."""
+        self.state = state if self.carries_state else None
+
+
+def clip_grads(params: Iterable[torch.Tensor], clip: float) -> None:
+    if clip > 0:
+        nn.utils.clip_grad_norm_(list(params), clip)
 
 
 def check_finite(loss: torch.Tensor, where: str) -> None:

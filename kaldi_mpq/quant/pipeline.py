@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -10,36 +11,62 @@ from typing import Optional, Sequence
 
 from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, quantize_
+from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, TrainedConfig, quantize_
 from kaldi_mpq.quant.packed import PACKED_FILE, save_packed
 
 logger = logging.getLogger(__name__)
 
 
+def train_config_of(ckpt: dict, batching: Optional[str] = None, batch_size: Optional[int] = None,
+                    bptt: Optional[int] = None):
+    """The checkpoint's :class:`~kaldi_mpq.lm.train.TrainConfig` with the given overrides."""
+    from kaldi_mpq.lm.train import TrainConfig
+
+    d = dict(ckpt.get("train") or {})
+    for key, value in (("batching", batching), ("batch_size", batch_size), ("bptt", bptt)):
+        if value is not None:
+            d[key] = value
+    if d.get("batching") == "sentence" and batch_size is not None:
+        d["max_tokens"] = None  # the batch size asked for, not the training token cap
+    return TrainConfig.from_dict(d)
+
+
 def quantize_files(
     lm_dir: Pathlike, out_dir: Pathlike, config: QuantConfig, train: Optional[Pathlike] = None,
-    valid: Optional[Pathlike] = None, batch_size: int = 32, max_tokens: Optional[int] = 4096,
+    valid: Optional[Pathlike] = None, batching: Optional[str] = None, batch_size: Optional[int] = None,
+    bptt: Optional[int] = None, loss_reduction: Optional[str] = None, clip: Optional[float] = None,
 ) -> QuantResult:
-    """Quantize a float checkpoint with ``config`` (training on ``train``, selecting on ``valid``
-    for ADMM / BP) and write the packed directory ``out_dir``."""
+    """Quantize a float checkpoint with ``config`` and write the packed directory ``out_dir``.
+
+    ADMM / BP train on ``train`` and select on ``valid`` the way the model was trained: batching,
+    batch size, BPTT length, loss reduction and gradient clipping come from its ``config.yaml``
+    ``train:`` section (:func:`train_config_of`; e.g. stream batches with the LSTM state carried over),
+    each overridden by the argument of the same name when given. PTQ reports the validation perplexity
+    when ``valid`` is given.
+    """
     from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
     from kaldi_mpq.lm.pipeline import read_ids
-    from kaldi_mpq.text.batching import SentenceBatches
+    from kaldi_mpq.lm.train import make_batches
 
     ckpt = read_config(lm_dir)
     if ckpt.get("format", "float") != "float":
         raise CheckpointError(f"{lm_dir}: expected a float checkpoint, found format {ckpt.get('format')!r}")
     symbols = read_words(lm_dir)
     module = load_module(lm_dir, ckpt, symbols)
+    tcfg = train_config_of(ckpt, batching, batch_size, bptt)
+    if isinstance(config, TrainedConfig):
+        config = dataclasses.replace(
+            config, loss_reduction=loss_reduction or tcfg.loss_reduction,
+            clip=tcfg.clip if clip is None else clip)
     data = None
-    if train is not None and valid is not None:
-        train_ids, _ = read_ids(train, symbols)
-        valid_ids, _ = read_ids(valid, symbols)
-        bos, eos = symbols.bos_id, symbols.eos_id
-        data = TrainingData(
-            SentenceBatches(train_ids, bos, eos, batch_size=batch_size, max_tokens=max_tokens, shuffle=True),
-            SentenceBatches(valid_ids, bos, eos, batch_size=batch_size, max_tokens=max_tokens),
-        )
+    if valid is not None:
+        valid_b = make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False)
+        train_b = make_batches(read_ids(train, symbols)[0], symbols, tcfg, train=True) if train else []
+        data = TrainingData(train_b, valid_b)
+        logger.info("%s batches (%s): %d train, %d valid; loss %s, clip %g", tcfg.batching,
+                    f"{tcfg.batch_size} rows x {tcfg.bptt} steps" if tcfg.batching == "stream"
+                    else f"{tcfg.batch_size} sentences", len(train_b), len(valid_b),
+                    getattr(config, "loss_reduction", "-"), getattr(config, "clip", 0.0))
     start = time.perf_counter()
     result = quantize_(module, config, data)
     info = {"method": result.method, "seconds": round(time.perf_counter() - start, 1),
