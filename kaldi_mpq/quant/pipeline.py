@@ -71,13 +71,20 @@ def quantize_files(
     result = quantize_(module, config, data)
     info = {"method": result.method, "seconds": round(time.perf_counter() - start, 1),
             "source": str(lm_dir), "history": result.history}
+    if isinstance(config, TrainedConfig):
+        info.update(steps_per_iter=config.steps_per_iter, iterations=len(result.history) - 1,
+                    batching=tcfg.batching, batch_size=tcfg.batch_size, loss_reduction=config.loss_reduction)
+        if tcfg.batching == "stream":
+            info["bptt"] = tcfg.bptt
     save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info)
     return result
 
 
 @dataclass
 class ReportRow:
-    """One model of the report. ``size_ratio`` = file / ideal size; ``ms_per_word`` of sentence scoring."""
+    """One model of the report. ``size_ratio`` = file / ideal size; ``ms_per_word`` of sentence scoring;
+    ``method``, ``budget`` (training iterations x steps) and ``valid_ppl`` (the selected iteration's)
+    of packed models as ``kaldi-mpq quantize`` recorded them."""
 
     name: str
     bits: str
@@ -86,6 +93,9 @@ class ReportRow:
     compression: float
     size_ratio: float
     ms_per_word: float
+    method: str = "fp32"
+    budget: str = "-"
+    valid_ppl: Optional[float] = None
 
 
 def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "auto",
@@ -122,15 +132,24 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             bits = "32"
             fp32_bytes = fp32_bytes or size
         ref = fp32_bytes or 4 * nparams
-        rows.append(ReportRow(d.name, bits, math.exp(-total / max(n, 1)), size / 1e6, ref / size, size / ideal,
-                              1000 * secs / max(n, 1)))
+        row = ReportRow(d.name, bits, math.exp(-total / max(n, 1)), size / 1e6, ref / size, size / ideal,
+                        1000 * secs / max(n, 1))
+        if packed:
+            q = cfg["quant"]
+            row.method = str(q.get("method", "?"))
+            if "steps_per_iter" in q:
+                row.budget = f"{q['iterations']}x{q['steps_per_iter']}"
+            row.valid_ppl = min((h["valid_ppl"] for h in q.get("history") or []), default=None)
+        rows.append(row)
     return rows
 
 
 def format_report(rows: Sequence[ReportRow], markdown: bool = False) -> str:
     """The table as aligned text or a markdown table."""
-    head = ["model", "#bit", "PPL", "size (MB)", "comp. ratio", "size/ideal", "eval (ms/word)"]
-    body = [[r.name, r.bits, f"{r.ppl:.2f}", f"{r.size_mb:.3f}", f"{r.compression:.1f}", f"{r.size_ratio:.4f}",
+    head = ["model", "method", "#bit", "iters x steps", "valid PPL", "PPL", "size (MB)", "comp. ratio",
+            "size/ideal", "eval (ms/word)"]
+    body = [[r.name, r.method, r.bits, r.budget, "-" if r.valid_ppl is None else f"{r.valid_ppl:.2f}",
+             f"{r.ppl:.2f}", f"{r.size_mb:.3f}", f"{r.compression:.1f}", f"{r.size_ratio:.4f}",
              f"{r.ms_per_word:.4f}"] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
