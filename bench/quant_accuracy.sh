@@ -2,10 +2,11 @@
 # Accuracy of quantized LMs: PTQ, ADMM and modified BP at several bit-widths against the fp32 model,
 # the table of docs/quantization.md. Only kaldi-mpq sub-commands.
 #
-#   stage 0  PTQ   at $ptq_bits              -> $exp/ptq{N}
-#   stage 1  ADMM  at $admm_bits             -> $exp/admm{N}   ($max_iters x $steps_per_iter steps)
-#   stage 2  BP    at $bp_bits               -> $exp/bp{N}     (same budget)
-#   stage 3  quant-report on $test           -> $exp/RESULTS.md (markdown) and printed
+#   stage 0  PTQ   at $ptq_bits              -> $exp/ptq{N}$tag
+#   stage 1  ADMM  at $admm_bits             -> $exp/admm{N}$tag   ($max_iters x $steps_per_iter steps)
+#   stage 2  BP    at $bp_bits               -> $exp/bp{N}$tag     (same budget)
+#   stage 3  quant-report on $test           -> $exp/RESULTS.md (markdown) and printed: the fp32 model
+#            and every $exp/{ptq,admm,bp}* directory
 #
 # ADMM and BP read the training text as the fp32 model was trained (its config.yaml train: section;
 # for the PTB LSTM: stream/BPTT batches of 20 x 35 with the LSTM state carried over).
@@ -15,6 +16,9 @@
 # Usage (repository root, kaldi-mpq on PATH):
 #   bench/quant_accuracy.sh --lm exp/ptb_lstm --train ptb.train.txt.gz --valid ptb.valid.txt.gz \
 #       --test ptb.test.txt.gz --exp exp/ptb_lstm_quant
+#   # a second ADMM setting beside the first, then the report of all:
+#   bench/quant_accuracy.sh ... --stage 1 --admm-bits "2 1" --admm-opts "--gamma 0.5 --eta2 0.02" --tag _g0.5 \
+#       --bp-bits ""
 #   bench/quant_accuracy.sh ... --stage 1 --stop-stage 1 --admm-bits "2 1" --steps-per-iter 100 --max-iters 4
 
 stage=0
@@ -33,10 +37,13 @@ patience=2
 nj=2                      # training runs at once
 threads=1                 # torch threads per run
 quantize_opts=""          # extra kaldi-mpq quantize options, e.g. "--batching sentence --batch-size 32"
+admm_opts=""              # extra options of the ADMM runs, e.g. "--gamma 0.5 --eta2 0.02"
+bp_opts=""                # extra options of the BP runs, e.g. "--lr 0.05"
+tag=""                    # suffix of the output directories of this call, e.g. _g0.5 -> admm2_g0.5
 
 help_message="Usage: $0 --lm DIR --train TXT --valid TXT --test TXT --exp DIR [--stage N] [--stop-stage N]
   [--ptq-bits '1 2 4 8'] [--admm-bits '8 4 2 1'] [--bp-bits '2 1'] [--max-iters N] [--steps-per-iter N]
-  [--nj N] [--threads N] [--quantize-opts '...']   (see the header of $0)"
+  [--nj N] [--threads N] [--quantize-opts '...'] [--admm-opts '...'] [--bp-opts '...'] [--tag SUFFIX]   (see the header of $0)"
 
 . "$(dirname "$0")/../local/parse_options.sh"
 
@@ -58,8 +65,8 @@ mkdir -p $exp/log
 export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 
 quantize() {
-  # quantize <method> <bits>: $exp/<method><bits> unless it exists
-  local method=$1 bits=$2 out=$exp/$1$2
+  # quantize <method> <bits>: $exp/<method><bits>$tag unless it exists
+  local method=$1 bits=$2 out=$exp/$1$2$tag name=$1$2$tag
   if [ -d $out ]; then
     log "$out exists, skipping"
     return
@@ -68,10 +75,14 @@ quantize() {
   if [ $method != ptq ]; then
     data="--train $train --valid $valid --max-iters $max_iters --steps-per-iter $steps_per_iter --patience $patience"
   fi
+  case $method in
+    admm) data="$data $admm_opts" ;;
+    bp) data="$data $bp_opts" ;;
+  esac
   # shellcheck disable=SC2086
   kaldi-mpq quantize --lm $lm --method $method --bits $bits $data $quantize_opts --out $out \
-    >$exp/log/$method$bits.log 2>&1 || { log "FAILED: $out (see $exp/log/$method$bits.log)"; return 1; }
-  log "$(tail -n 1 $exp/log/$method$bits.log)"
+    >$exp/log/$name.log 2>&1 || { log "FAILED: $out (see $exp/log/$name.log)"; return 1; }
+  log "$(tail -n 1 $exp/log/$name.log)"
 }
 
 run_parallel() {
@@ -79,6 +90,7 @@ run_parallel() {
   local method=$1 failed=0
   shift
   for bits in "$@"; do
+    [ -n "$bits" ] || continue
     while [ "$(jobs -rp | wc -l)" -ge $nj ]; do
       wait -n || failed=1
     done

@@ -105,7 +105,7 @@ def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResu
 
     for it in range(1, config.max_iters + 1):
         model.train()
-        for _ in tqdm(range(config.steps_per_iter), desc=f"ADMM iteration {it}", leave=False):
+        for _ in tqdm(range(config.steps_per_iter), desc=f"ADMM iteration {it}", leave=False, disable=None):
             batch, state = next(batches)
             theta0 = {n: p.detach().clone() for n, p in params.items()}
             g, new_state = grad_at(batch, state)
@@ -144,7 +144,7 @@ def _bp(model: nn.Module, config: BPConfig, data: TrainingData) -> QuantResult:
     batches = iter(stream)
     for it in range(1, config.max_iters + 1):
         model.train()
-        for _ in tqdm(range(config.steps_per_iter), desc=f"BP iteration {it}", leave=False):
+        for _ in tqdm(range(config.steps_per_iter), desc=f"BP iteration {it}", leave=False, disable=None):
             theta = {n: p.detach().clone() for n, p in params.items()}
             alpha = layout.solve(alpha_init=alpha, max_steps=config.als_steps)
             layout.write(layout.quantized(alpha, layout.codes(alpha)))  # quantized forward
