@@ -127,11 +127,11 @@ class _OnTheFly:
             for seg in layout.segments_of(full):
                 if seg.bits in CODE_BITS:
                     raw = pm.streams[f"codes.b{seg.bits}"][seg.offset: seg.offset + seg.nbytes]
-                    data = torch.from_numpy(raw.copy())
+                    data = torch.from_numpy(raw)  # a view: the stream is kept once
                     scale = pm.scales[torch.from_numpy(layout.cmap.rows[full][seg.rows])][:, None]
                 else:
                     key = "fp16" if seg.bits == 16 else "fp32"
-                    data = torch.from_numpy(pm.streams[key][seg.offset: seg.offset + seg.count].copy())
+                    data = torch.from_numpy(pm.streams[key][seg.offset: seg.offset + seg.count])
                     scale = None
                 segs.append((seg, torch.from_numpy(seg.rows), data, scale))
             self.bufs[attr] = segs
