@@ -83,8 +83,8 @@ def quantize_files(
 @dataclass
 class ReportRow:
     """One model of the report. ``size_ratio`` = file / ideal size; ``ms_per_word`` of sentence scoring;
-    ``method``, ``budget`` (training iterations x steps) and ``valid_ppl`` (the selected iteration's)
-    of packed models as ``kaldi-mpq quantize`` recorded them."""
+    ``method``, ``budget`` (training iterations x steps), ``valid_ppl`` (the selected iteration's) and
+    ``seconds`` (wall time of the quantization) of packed models as ``kaldi-mpq quantize`` recorded them."""
 
     name: str
     bits: str
@@ -96,6 +96,7 @@ class ReportRow:
     method: str = "fp32"
     budget: str = "-"
     valid_ppl: Optional[float] = None
+    seconds: Optional[float] = None
 
 
 def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "auto",
@@ -140,15 +141,17 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             if "steps_per_iter" in q:
                 row.budget = f"{q['iterations']}x{q['steps_per_iter']}"
             row.valid_ppl = min((h["valid_ppl"] for h in q.get("history") or []), default=None)
+            row.seconds = q.get("seconds")
         rows.append(row)
     return rows
 
 
 def format_report(rows: Sequence[ReportRow], markdown: bool = False) -> str:
     """The table as aligned text or a markdown table."""
-    head = ["model", "method", "#bit", "iters x steps", "valid PPL", "PPL", "size (MB)", "comp. ratio",
-            "size/ideal", "eval (ms/word)"]
-    body = [[r.name, r.method, r.bits, r.budget, "-" if r.valid_ppl is None else f"{r.valid_ppl:.2f}",
+    head = ["model", "method", "#bit", "iters x steps", "time (s)", "valid PPL", "PPL", "size (MB)",
+            "comp. ratio", "size/ideal", "eval (ms/word)"]
+    body = [[r.name, r.method, r.bits, r.budget, "-" if r.seconds is None else f"{r.seconds:.0f}",
+             "-" if r.valid_ppl is None else f"{r.valid_ppl:.2f}",
              f"{r.ppl:.2f}", f"{r.size_mb:.3f}", f"{r.compression:.1f}", f"{r.size_ratio:.4f}",
              f"{r.ms_per_word:.4f}"] for r in rows]
     if markdown:

@@ -89,6 +89,6 @@ def test_cli_quantize_and_report(tmp_path, symbols, capsys):
     assert cli_main(["quant-report", "--text", str(text), "--markdown", str(tmp_path / "fp"),
                      str(tmp_path / "q4"), str(tmp_path / "a2")]) == 0
     table = capsys.readouterr().out
-    assert "| q4 | ptq | 4 | - |" in table and "| a2 | admm | 2 | 1x2 |" in table
+    assert "| q4 | ptq | 4 | - |" in table and "| a2 | admm | 2 | 1x2 |" in table and "| fp | fp32 | 32 | - | - |" in table
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "bp", "--bits", "2",
                      "--out", str(tmp_path / "x")]) == 1  # needs --train / --valid
