@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kaldi_mpq.errors import TextFormatError
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.text.batching import IGNORE, Batch
 
@@ -76,7 +77,10 @@ def evaluate_perplexity(
             if carry:
                 logits, state = module.forward_with_state(inputs, state)
             else:
-                logits = module(inputs)
+                try:
+                    logits = module(inputs)
+                except ValueError as e:  # e.g. a sentence longer than a Transformer's max_len
+                    raise TextFormatError(f"cannot evaluate a batch of {inputs.shape[1]} positions: {e}") from None
             total += F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
                 ignore_index=IGNORE, reduction="sum",

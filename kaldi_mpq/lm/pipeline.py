@@ -152,8 +152,9 @@ def eval_lm_files(
 
     Args:
         mode: ``sentence`` (each sentence from ``<s>``: what rescoring sees) or ``stream`` (the text as
-            one history; LSTMs carry their state over ``bptt``-token chunks, Transformers score ``bptt``
-            tokens at a time with a sliding window of ``max_len`` tokens of context).
+            one history; LSTMs carry their state over ``bptt``-token chunks, Transformers score the text
+            with sliding windows of ``bptt`` tokens -- the context length they were trained with --
+            advancing half a window at a time).
         bptt: stream chunk length (default: the checkpoint's training ``bptt``).
     """
     if mode not in ("sentence", "stream"):
@@ -170,9 +171,9 @@ def eval_lm_files(
             bptt = int(read_config(lm_dir).get("train", {}).get("bptt", 35))
         if hasattr(lm.module, "zero_state"):  # recurrent: one history, state carried
             batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
-        else:  # sliding windows as long as the model allows, advancing bptt targets at a time
-            window = int(getattr(lm.module, "max_len", 4 * bptt))
-            batches = WindowBatches(ids, sym.bos_id, sym.eos_id, window=window, stride=min(bptt, window))
+        else:  # sliding windows of the trained context length (bptt), advancing half a window at a time
+            window = min(bptt, int(getattr(lm.module, "max_len", bptt)))
+            batches = WindowBatches(ids, sym.bos_id, sym.eos_id, window=window, stride=max(1, window // 2))
     start = time.perf_counter()
     res: PerplexityResult = evaluate_perplexity(lm, batches)
     return EvalReport(str(lm_dir), str(text_path), res.ppl, res.tokens, oov, time.perf_counter() - start, mode,

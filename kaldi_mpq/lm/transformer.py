@@ -17,6 +17,10 @@ Layer norm placement (``norm``):
   (GPT-2 style; trains stably without warm-up tricks).
 * ``post``: ``x = LN1(x + Attn(x)); x = LN2(x + FF(x))`` (Vaswani et al. 2017); ``final_ln`` is the identity.
 
+Learned positions are only trained up to the longest training sequence (``bptt`` for stream batches,
+the longest sentence for sentence batches): choose ``bptt`` at least as long as the sentences to be scored
+(or ``positions: sinusoidal``). ``max_len`` is a hard limit: longer inputs raise an error.
+
 ``forward(input_ids [B, T]) -> logits [B, T, V]`` is causal: position ``t`` sees ids ``<= t``; the logits of
 ``mask_ids`` (``<eps>``, ``<s>``, ``#N``) are ``-inf``. Right padding therefore never changes the scores of
 real positions.
