@@ -25,7 +25,7 @@ import numpy as np
 
 from kaldi_mpq.errors import LatticeFormatError
 from kaldi_mpq.kaldi_io import ByteWindow
-from kaldi_mpq.lattice.lattice import Lattice, _take_csr
+from kaldi_mpq.lattice.lattice import Lattice, take_csr
 
 FST_MAGIC = 2125659606
 MAGIC_BYTES = struct.pack("<i", FST_MAGIC)
@@ -343,7 +343,7 @@ def _body(lat: Lattice, order: np.ndarray, dst_out: np.ndarray, compact: bool) -
 
 
 def _scatter_csr(body: np.ndarray, starts: np.ndarray, offsets: np.ndarray, data: np.ndarray, rows: np.ndarray) -> None:
-    off, vals = _take_csr(offsets, data, rows)
+    off, vals = take_csr(offsets, data, rows)
     lens = np.diff(off)
     if len(vals):
         body[np.repeat(starts - off[:-1], lens) + np.arange(len(vals))] = vals

@@ -192,7 +192,7 @@ class Lattice:
             perm = np.argsort(src, kind="stable")
             src, dst, word = src[perm], dst[perm], word[perm]
             graph_cost, acoustic_cost = graph_cost[perm], acoustic_cost[perm]
-            ali_offsets, ali_data = _take_csr(ali_offsets, ali_data, perm)
+            ali_offsets, ali_data = take_csr(ali_offsets, ali_data, perm)
             header = None
         order = topological_order(num_states, src, dst, start, where)
         return _renumber(cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, ali_offsets,
@@ -362,8 +362,8 @@ class Lattice:
         new_id = np.cumsum(live) - 1
         states = np.flatnonzero(live)
         idx = np.flatnonzero(keep)
-        ali_off, ali_dat = _take_csr(self.ali_offsets, self.ali_data, idx)
-        fali_off, fali_dat = _take_csr(self.final_ali_offsets, self.final_ali_data, states)
+        ali_off, ali_dat = take_csr(self.ali_offsets, self.ali_data, idx)
+        fali_off, fali_dat = take_csr(self.final_ali_offsets, self.final_ali_data, states)
         return self.replace(
             num_states=len(states), src=new_id[self.src[idx]].astype(np.int32),
             dst=new_id[self.dst[idx]].astype(np.int32), word=self.word[idx],
@@ -476,8 +476,12 @@ def _csr(lists: Optional[Sequence[Sequence[int]]], n: int) -> tuple[np.ndarray, 
     return off, data
 
 
-def _take_csr(offsets: np.ndarray, data: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of a CSR array, as a new CSR array."""
+def take_csr(offsets: np.ndarray, data: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` of a CSR array (``offsets [R+1]``, ``data``), as a new CSR array.
+
+    Alignment strings are stored this way; use it to keep the alignments of a subset or a
+    permutation of arcs or states.
+    """
     starts = offsets[idx]
     lens = offsets[np.asarray(idx) + 1] - starts
     off = np.zeros(len(idx) + 1, dtype=np.int64)
@@ -552,8 +556,8 @@ def _renumber(lat: Lattice, order: np.ndarray) -> Lattice:
     new_id[order] = np.arange(n, dtype=np.int32)
     nsrc = new_id[lat.src]
     perm = np.argsort(nsrc, kind="stable")
-    ali_off, ali_dat = _take_csr(lat.ali_offsets, lat.ali_data, perm)
-    fali_off, fali_dat = _take_csr(lat.final_ali_offsets, lat.final_ali_data, order)
+    ali_off, ali_dat = take_csr(lat.ali_offsets, lat.ali_data, perm)
+    fali_off, fali_dat = take_csr(lat.final_ali_offsets, lat.final_ali_data, order)
     return dataclasses.replace(
         lat, src=nsrc[perm], dst=new_id[lat.dst[perm]], word=lat.word[perm],
         graph_cost=lat.graph_cost[perm], acoustic_cost=lat.acoustic_cost[perm],

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from kaldi_mpq.lattice.lattice import Lattice, _take_csr
+from kaldi_mpq.lattice.lattice import Lattice, take_csr
 from kaldi_mpq.lm.interface import LanguageModel
 from kaldi_mpq.nbest.rescore import check_settings
 from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT, InterpolatedLM, combine_logprobs
@@ -296,11 +296,11 @@ def _build_output(ex: _Expansion) -> Optional[Lattice]:
     keep = np.flatnonzero(coacc[arcs[:, 0]] & coacc[arcs[:, 1]]) if len(arcs) else np.zeros(0, dtype=np.int64)
     keep = keep[np.argsort(new_id[arcs[keep, 0]], kind="stable")]
     a_in = arcs[keep, 2]
-    ali_off, ali_dat = _take_csr(lat.ali_offsets, lat.ali_data, a_in)
+    ali_off, ali_dat = take_csr(lat.ali_offsets, lat.ali_data, a_in)
     s_in = in_state[states]
     final_graph = np.array([ex.final.get(int(q), INF) for q in states], dtype=np.float64)
     final_ac = np.where(np.isfinite(final_graph), lat.final_acoustic[s_in], INF)
-    fali_off, fali_dat = _take_csr(lat.final_ali_offsets, lat.final_ali_data, s_in)
+    fali_off, fali_dat = take_csr(lat.final_ali_offsets, lat.final_ali_data, s_in)
     return Lattice.from_csr(
         lat.key, int(states.size), new_id[arcs[keep, 0]].astype(np.int32),
         new_id[arcs[keep, 1]].astype(np.int32), lat.word[a_in], graph[keep], lat.acoustic_cost[a_in],
