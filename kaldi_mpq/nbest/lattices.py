@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from kaldi_mpq.lattice.lattice import Lattice, _take_csr
+from kaldi_mpq.lattice.lattice import Lattice, take_csr
 from kaldi_mpq.nbest.nbest import NbestEntry, NbestList
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def _linear(lat: Lattice, arcs: np.ndarray, final_state: int) -> Lattice:
     """The path ``arcs`` of ``lat`` (ending in ``final_state``) as a linear lattice."""
     arcs = np.asarray(arcs, dtype=np.int64)
     n = arcs.size
-    ali_off, ali_dat = _take_csr(lat.ali_offsets, lat.ali_data, arcs)
+    ali_off, ali_dat = take_csr(lat.ali_offsets, lat.ali_data, arcs)
     fin = np.full(n + 1, np.inf)
     fin_ac = np.full(n + 1, np.inf)
     fin[n], fin_ac[n] = lat.final_graph[final_state], lat.final_acoustic[final_state]
