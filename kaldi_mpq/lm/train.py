@@ -338,9 +338,9 @@ def train_lm(
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
         schedule.start_epoch(epoch)
-        lr = schedule.lr_at(step)
         loss, tokens, step, secs = train_epoch(module, train_batches, optimizer, schedule, config, step,
                                                epoch, progress, on_batch)
+        lr = schedule.lr_at(max(step - 1, 0))  # the rate of the epoch's last update (after warm-up)
         valid = evaluate_perplexity(module, valid_batches)
         if not math.isfinite(valid.loss):
             raise TrainingError(f"validation loss is {valid.loss} after epoch {epoch} (lr {lr:g}); the model "
