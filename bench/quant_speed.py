@@ -9,6 +9,9 @@ kernels at 8 bits, decoded fp32 below) and in the packed-in-memory runtime, all 
 The timings are interleaved: every repeat times fp32 right before each variant, so each variant has its
 own paired fp32 timing; the table gives median words/s and the median of the paired ratios.
 
+``--clock cpu`` times with the process's CPU time instead of wall time (words per CPU second): with
+one thread it is not inflated by other jobs waiting for the same cores.
+
 Memory: each runtime mode is loaded in a fresh subprocess that first warms up the same code path on a
 tiny model, then records its resident set size (RSS) before the load, after the load, and its peak
 while scoring one fixed small batch (8 sentences of 20 words, so the [B, T, V] logits stay small).
@@ -45,10 +48,10 @@ MEM_BATCH = (8, 20)  # sentences x words of the memory probe
 NOISE = 0.05  # ratios within 5% of 1 are equal speed
 
 
-def seconds(lm, sentences) -> float:
-    start = time.perf_counter()
+def seconds(lm, sentences, clock=time.perf_counter) -> float:
+    start = clock()
     lm.score_sentences(sentences)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def _status_kb(field: str) -> int:
@@ -119,6 +122,8 @@ def main() -> None:
     ap.add_argument("--bits", default="1,2,4,8")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time (with --threads 1, robust to other jobs on the machine)")
     ap.add_argument("--child", nargs=3)
     args = ap.parse_args()
     if args.child:
@@ -139,10 +144,11 @@ def main() -> None:
     lms = {v: _load(dirs[v[0]], v[1]) for v in variants}
     for lm in [fp32, *lms.values()]:
         lm.score_sentences(sentences[:4])  # warm-up
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     t_fp32, t_var, ratio = [], {v: [] for v in variants}, {v: [] for v in variants}
     for _ in range(args.repeats):
         for v in variants:  # fp32 right before each variant: paired under the same machine load
-            a, b = seconds(fp32, sentences), seconds(lms[v], sentences)
+            a, b = seconds(fp32, sentences, clock), seconds(lms[v], sentences, clock)
             t_fp32.append(a)
             t_var[v].append(b)
             ratio[v].append(a / b)
@@ -154,7 +160,7 @@ def main() -> None:
         rows.append((*v, words / statistics.median(t_var[v]), statistics.median(ratio[v]),
                      min(words / t for t in t_var[v]), load, peak))
     print(f"{args.model} {cfg}, vocab {args.vocab}, {len(sentences)} sentences ({words} words), "
-          f"{args.threads} thread(s), {args.repeats} interleaved repeats; memory: fresh process per mode, "
+          f"{args.threads} thread(s), {args.repeats} interleaved repeats, {args.clock} clock; memory: fresh process per mode, "
           f"{MEM_BATCH[0]} x {MEM_BATCH[1]}-word sentences")
     print(f"{'model':8} {'runtime':8} {'words/s':>9} {'x fp32':>7} {'worst':>9} {'load MB':>8} {'peak MB':>8}")
     for name, rt, wps, r, worst, ld, pk in rows:
