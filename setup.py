@@ -35,7 +35,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7"],  # kaldifst: OpenFst parity tests
         "fst": ["kaldifst>=1.7"],
     },
     entry_points={"console_scripts": ["kaldi-mpq=kaldi_mpq.cli:main"]},
