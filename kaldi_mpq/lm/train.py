@@ -34,6 +34,7 @@ from tqdm import tqdm
 from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.evaluate import evaluate_perplexity
+from kaldi_mpq.lm.neural import default_device
 from kaldi_mpq.text.batching import IGNORE, SentenceBatches, StreamBatches
 from kaldi_mpq.text.symbols import SymbolTable
 
@@ -118,7 +119,7 @@ class TrainConfig:
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            return default_device()
         return torch.device(self.device)
 
 
