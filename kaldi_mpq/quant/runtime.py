@@ -203,7 +203,8 @@ def load_packed(ckpt_dir, runtime: str = "auto", device: Optional[torch.device] 
             n = to_int8(module, pm)
             logger.info("%s: %d layers run with int8 kernels", ckpt_dir, n)
     # requires_grad stays as load_lm leaves it (measured: scoring is ~7% slower on CPU with it off)
-    return NeuralLM(module, symbols, device=device)
+    # packed: the output layer decodes its weights on every call, so it is called once per pass
+    return NeuralLM(module, symbols, device=device, output_chunk=0 if mode == "packed" else None)
 
 
 def _register() -> None:

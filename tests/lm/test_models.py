@@ -107,6 +107,26 @@ def test_score_sentences_chunks_and_empty(kind):
     assert lm.score_sentences([[]])[0].shape == (1,)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_output_layer_blocks_give_the_same_log_probs(kind):
+    """Scoring with the output layer run a few rows at a time equals one call over all rows."""
+    lm = tiny_lm(kind, seed=2)
+    sents = _sentences(n=12)
+    sym = lm.symbols
+    states = lm.initial_state(3)
+    _, states = lm.advance(states, [sym["w1"], sym["w2"], sym["w3"]])
+    rows, words = [2, 0, 2, 1, 0], [sym["w4"], sym["w5"], sym.eos_id, sym["w4"], sym["w4"]]
+    results = []
+    for chunk in (0, 1, 3):
+        lm.output_chunk = chunk
+        results.append((lm.score_sentences(sents), lm.next_log_probs(states, rows, words),
+                        lm.advance(states, words[:3])[0]))
+    for got in results[1:]:
+        assert all(np.abs(a - b).max() <= 1e-5 for a, b in zip(results[0][0], got[0]))
+        assert np.abs(results[0][1] - got[1]).max() <= 1e-5
+        assert np.abs(results[0][2] - got[2]).max() <= 1e-5
+
+
 def test_transformer_too_long_sequence_is_an_error():
     lm = tiny_lm("transformer", max_len=8)
     from kaldi_mpq.errors import TextFormatError
