@@ -49,6 +49,16 @@ def _available_commands() -> dict[str, tuple[str, str]]:
     }
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default unless it is ``None`` or its help already says what it is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its options."""
     parser = argparse.ArgumentParser(
@@ -61,7 +71,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in _available_commands().items():
         p = sub.add_parser(
             name, help=help_text, description=help_text,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         if name == command:
             module = importlib.import_module(f"kaldi_mpq.bin.{module_name}")

@@ -34,9 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", help="training text (admm, bp)")
     parser.add_argument("--valid", help="validation text (admm, bp; also reported for ptq)")
     parser.add_argument("--out", required=True, help="packed output directory")
-    parser.add_argument("--max-iters", type=int, default=_D_ADMM["max_iters"].default)
-    parser.add_argument("--steps-per-iter", type=int, default=_D_ADMM["steps_per_iter"].default)
-    parser.add_argument("--patience", type=int, default=_D_ADMM["patience"].default)
+    parser.add_argument("--max-iters", type=int, default=_D_ADMM["max_iters"].default,
+                        help="outer iterations (admm, bp); the best one on --valid is kept")
+    parser.add_argument("--steps-per-iter", type=int, default=_D_ADMM["steps_per_iter"].default,
+                        help="SGD mini-batch steps per outer iteration")
+    parser.add_argument("--patience", type=int, default=_D_ADMM["patience"].default,
+                        help="stop after this many iterations without a better validation perplexity")
     parser.add_argument("--gamma", type=float, default=_D_ADMM["gamma"].default, help="ADMM penalty")
     parser.add_argument("--eta1", type=float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
     parser.add_argument("--eta2", type=float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
