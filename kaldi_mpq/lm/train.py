@@ -55,7 +55,9 @@ class TrainConfig:
         schedule: ``constant``; ``step`` (``lr * decay ** max(0, epoch - decay_start_epoch)``, epochs
             counted from 1: the classic PTB recipe); ``plateau`` (``lr *= decay`` after an epoch whose
             validation perplexity improved by less than ``plateau_min_improvement``, relative); ``cosine``
-            (per step, down to ``min_lr``). ``warmup_steps`` of linear warm-up apply to every schedule.
+            (per step, down to ``min_lr``). ``warmup_steps`` of linear warm-up apply to every schedule,
+            at most ``warmup_max_fraction`` of all the run's steps (so a preset made for a big corpus
+            does not spend a small corpus's whole run warming up).
         clip: gradient-norm clipping (0: none).
         loss_reduction: ``mean`` (per predicted token) or ``sum_over_time`` (summed over the ``bptt``
             steps and averaged over the batch, as Zaremba et al.'s PTB recipe, whose lr 1 assumes it).
@@ -76,6 +78,7 @@ class TrainConfig:
     decay_start_epoch: int = 4
     plateau_min_improvement: float = 0.0
     warmup_steps: int = 0
+    warmup_max_fraction: float = 0.25
     min_lr: float = 0.0
     clip: float = 5.0
     loss_reduction: str = "mean"
@@ -98,6 +101,7 @@ class TrainConfig:
             (self.lr > 0, "lr must be > 0"), (0 < self.decay <= 1, "decay must be in (0, 1]"),
             (self.epochs >= 1, "epochs must be >= 1"), (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.bptt >= 1, "bptt must be >= 1"), (self.clip >= 0, "clip must be >= 0"),
+            (0 < self.warmup_max_fraction <= 1, "warmup_max_fraction must be in (0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -170,6 +174,7 @@ class LrSchedule:
         self.config = config
         self.total_steps = max(1, steps_per_epoch * config.epochs)
         self.epoch_lr = config.lr  # after step/plateau decisions
+        self.warmup = min(config.warmup_steps, max(1, int(config.warmup_max_fraction * self.total_steps)))
 
     def start_epoch(self, epoch: int) -> None:
         c = self.config
@@ -186,8 +191,8 @@ class LrSchedule:
         if c.schedule == "cosine":
             progress = min(1.0, step / self.total_steps)
             lr = c.min_lr + (c.lr - c.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-        if c.warmup_steps and step < c.warmup_steps:
-            lr *= (step + 1) / c.warmup_steps
+        if c.warmup_steps and step < self.warmup:
+            lr *= (step + 1) / self.warmup
         return max(lr, c.min_lr) if c.schedule != "constant" else lr
 
     def state_dict(self) -> dict:

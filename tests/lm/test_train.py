@@ -115,6 +115,10 @@ def test_schedules():
                                  epochs=1), 100)
     assert cos.lr_at(0) == pytest.approx(1e-4, rel=1e-2) and cos.lr_at(50) == pytest.approx(5e-4, rel=1e-2)
     assert cos.lr_at(100) == pytest.approx(0, abs=1e-12)
+    # a 500-step warm-up on a 40-step run is cut to a quarter of the run
+    short = LrSchedule(TrainConfig(optimizer="adam", lr=1e-3, schedule="constant", warmup_steps=500, epochs=2), 20)
+    assert short.lr_at(0) == pytest.approx(1e-4) and short.lr_at(9) == pytest.approx(1e-3)
+    assert short.lr_at(30) == pytest.approx(1e-3)
 
 
 def test_bad_train_config():
