@@ -98,7 +98,11 @@ class NeuralLM(LanguageModel):
                 continue
             logits = self.module.logits(hidden[c * chunk : (c + 1) * chunk]).float()
             r = rows[lo:hi] - c * chunk
-            out[lo:hi] = (logits[r, words[lo:hi]] - torch.logsumexp(logits, dim=-1)[r]).double()
+            picked = logits[r, words[lo:hi]]
+            # logsumexp in place on this block (faster than torch.logsumexp's temporaries)
+            top = logits.amax(dim=-1, keepdim=True)
+            lse = logits.sub_(top).exp_().sum(dim=-1).log_().add_(top[:, 0])
+            out[lo:hi] = (picked - lse[r]).double()
         return out
 
     @torch.no_grad()
