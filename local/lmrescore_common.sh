@@ -20,20 +20,9 @@ if declare -F extra_opts > /dev/null; then read -r -a more <<< "$(extra_opts)"; 
 if [ "${n:-}" != "" ]; then opts+=(--n "$n"); fi
 mkdir -p "$out_dir/log"
 echo "$0: $mode of $in_dir ($nj jobs) -> $out_dir"
-launcher=${cmd%% *}
-if command -v "$launcher" > /dev/null 2>&1; then
-  $cmd JOB=1:"$nj" "$out_dir/log/rescore.JOB.log" kaldi-mpq "$mode" "${opts[@]}" --job JOB "$in_dir" "$out_dir"
-else
-  echo "$0: $launcher not found; running the $nj jobs locally, $max_parallel at a time" >&2
-  failed=0
-  for job in $(seq 1 "$nj"); do
-    kaldi-mpq "$mode" "${opts[@]}" --job "$job" "$in_dir" "$out_dir" > "$out_dir/log/rescore.$job.log" 2>&1 &
-    while [ "$(jobs -rp | wc -l)" -ge "$max_parallel" ]; do wait -n || failed=$((failed + 1)); done
-  done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || failed=$((failed + 1)); done
-  if [ "$failed" -ne 0 ]; then
-    echo "$0: $failed of $nj jobs failed; see $out_dir/log/rescore.*.log" >&2
-    exit 1
-  fi
-fi
+. "$here/run_jobs.sh"
+run_jobs "$nj" "$out_dir/log/rescore.JOB.log" kaldi-mpq "$mode" "${opts[@]}" --job JOB "$in_dir" "$out_dir" || {
+  echo "$0: see $out_dir/log/rescore.*.log" >&2
+  exit 1
+}
 echo "$0: done; lattices in $out_dir/lat.{1..$nj}.gz"

@@ -2,7 +2,7 @@
 # N-best rescoring of a Kaldi decode dir with a neural LM, one job per lat.JOB.gz, through $cmd.
 #
 # Usage: local/lmrescore_nbest.sh [options] <lm-dir> <words.txt> <in-decode-dir> <out-decode-dir>
-#   --cmd run.pl         job launcher (Kaldi's run.pl / queue.pl / slurm.pl); when utils/run.pl is absent
+#   --cmd run.pl         job launcher (Kaldi's run.pl / queue.pl / slurm.pl); when it is not found
 #                        the jobs run locally, --max-parallel at a time
 #   --old-lm ARPA        first-pass n-gram LM to remove and interpolate with (default: none, log-linear
 #                        mix with the graph cost)

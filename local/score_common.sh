@@ -1,6 +1,6 @@
 # Shared by local/score_kaldi.sh and local/score_sclite.sh (sourced after the option defaults):
-# parses options, checks the three arguments, and defines run_logged LOG CMD... which runs CMD through
-# $cmd (Kaldi's run.pl/queue.pl), or directly when $cmd is run.pl and utils/run.pl is absent.
+# parses options, checks the three arguments, and defines run_jobs (local/run_jobs.sh): the scoring job
+# runs through $cmd (Kaldi's run.pl/queue.pl), or here when that launcher is not found.
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/parse_options.sh"
 if [ $# -ne 3 ]; then
@@ -9,13 +9,4 @@ if [ $# -ne 3 ]; then
 fi
 data=$1 lang=$2 dir=$3
 
-run_logged() {
-  local log=$1
-  shift
-  mkdir -p "$(dirname "$log")"
-  if [ "$cmd" = run.pl ] && [ ! -x utils/run.pl ]; then
-    "$@" 2> "$log" || { tail -n 3 "$log" >&2; return 1; }
-  else
-    $cmd "$log" "$@"
-  fi
-}
+. "$here/run_jobs.sh"

@@ -3,7 +3,7 @@
 # scoring_kaldi/{test_filt.txt,penalty_P/LMWT.txt,best_wer,wer_details/} and wer_LMWT_P.
 #
 # Usage: local/score_kaldi.sh [options] <data-dir> <lang-dir|graph-dir> <decode-dir>
-#   --cmd run.pl                 job launcher for the (single) scoring job; run locally when utils/run.pl is absent
+#   --cmd run.pl                 job launcher for the (single) scoring job; run here when it is not found
 #   --stage 0                    0: everything; >0: nothing left to do (details are written with the sweep)
 #   --min-lmwt 7 --max-lmwt 17   LM weights
 #   --word-ins-penalty 0.0,0.5,1.0
@@ -26,7 +26,7 @@ layout=kaldi
 if [ "$stage" -le 0 ]; then
   set -- kaldi-mpq score --min-lmwt "$min_lmwt" --max-lmwt "$max_lmwt" --word-ins-penalty "$word_ins_penalty" \
     --hyp-filter "$hyp_filter" --ref-filter "$ref_filter" --layout "$layout" "$data" "$lang" "$dir"
-  run_logged "$dir/scoring_kaldi/log/score.log" "$@"
+  run_jobs 1 "$dir/scoring_kaldi/log/score.log" "$@"
 fi
 [ -f "$dir/scoring_kaldi/best_wer" ] && cat "$dir/scoring_kaldi/best_wer"
 exit 0

@@ -34,7 +34,7 @@ if [ "$stage" -le 0 ]; then
   set -- kaldi-mpq score --sclite --min-lmwt "$min_lmwt" --max-lmwt "$max_lmwt" \
     --word-ins-penalty "$word_ins_penalty" --frame-subsampling-factor "$frame_subsampling_factor" \
     --hyp-filter "$hyp_filter" "${extra[@]}" "$data" "$lang" "$dir"
-  run_logged "$dir/scoring/log/score_sclite.log" "$@"
+  run_jobs 1 "$dir/scoring/log/score_sclite.log" "$@"
 fi
 grep -h "best " "$dir/scoring/log/score_sclite.log" || true
 exit 0
