@@ -3,6 +3,7 @@
 Usage:
     OMP_NUM_THREADS=1 python bench/rescore_speed.py --runs 5        # random 2x200 LSTM, one thread
     python bench/rescore_speed.py --lm exp/lstm --n 20 --kind lstm --threads 2
+    python bench/rescore_speed.py --sharing 10,20,50,100,200,500   # the bound: tokens / prefix-tree nodes
 
 Reference loop: one utterance's N hypotheses per batch, no prefix sharing -- how Kaldi's
 ``steps/pytorchnn/compute_sentence_scores.py`` scores n-best lists -- using the LM's own batched
@@ -45,6 +46,24 @@ def load(args):
     return tiny_lm(args.kind, symbols=symbols, **size)
 
 
+def read_tagalog_lattices():
+    dec = DATA / "exp/tri3a/decode"
+    return [lat for j in range(1, read_num_jobs(dec) + 1) for lat in read_lattices(f"ark:{dec}/lat.{j}.gz")]
+
+
+def sharing_bound(ns, acwt: float) -> None:
+    """Per N: hypotheses, scored tokens, prefix-tree nodes and their ratio (each node costs one LM step
+    and one output layer, each reference token the same)."""
+    lats = read_tagalog_lattices()
+    print("| N | hypotheses | scored tokens | prefix-tree nodes | bound (tokens / nodes) |")
+    print("|---|---|---|---|---|")
+    for n in ns:
+        sents = all_sentences([lattice_to_nbest(lat, n, acwt) for lat in lats])
+        tokens = sum(len(s) + 1 for s in sents)
+        nodes = Trie(sorted(sents)).num_nodes - 1
+        print(f"| {n} | {len(sents):,} | {tokens:,} | {nodes:,} | {tokens / nodes:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lm", help="checkpoint dir (default: a random 2x200 LSTM / small Transformer)")
@@ -54,14 +73,18 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="replicate the utterances (a bigger test set)")
     p.add_argument("--runs", type=int, default=3, help="timed runs of each method (medians reported)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--sharing", help="only count, for these comma-separated N, scored tokens against prefix-tree "
+                   "nodes: the bound of the speed-up on one thread (no LM runs)")
     args = p.parse_args()
+    if args.sharing:
+        sharing_bound([int(n) for n in args.sharing.split(",")], args.acwt)
+        return
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     lm = load(args)
-    dec = DATA / "exp/tri3a/decode"
-    lats = [lat for j in range(1, read_num_jobs(dec) + 1) for lat in read_lattices(f"ark:{dec}/lat.{j}.gz")]
+    lats = read_tagalog_lattices()
     lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lats] * args.repeat
     sents = all_sentences(lists)
     n_words = sum(len(s) + 1 for s in sents)
