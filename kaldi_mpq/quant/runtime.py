@@ -56,13 +56,21 @@ def _int8_weight(pm: PackedModel, name: str, weight: torch.Tensor) -> torch.Tens
             codes.reshape(weight.shape), scales, torch.zeros(len(rows), dtype=torch.int64), 0)
 
 
-def _int8_linear(pm: PackedModel, prefix: str, mod: nn.Linear) -> nn.Module:
+def _int8_linear(pm: PackedModel, weight_name: str, mod: nn.Linear) -> nn.Module:
     import torch.ao.nn.quantized.dynamic as nnqd
 
     q = nnqd.Linear(mod.in_features, mod.out_features, bias_=mod.bias is not None, dtype=torch.qint8)
-    q.set_weight_bias(_int8_weight(pm, f"{prefix}weight", mod.weight),
+    q.set_weight_bias(_int8_weight(pm, weight_name, mod.weight),
                       None if mod.bias is None else mod.bias.detach().clone())
     return q
+
+
+def _owner_name(module: nn.Module, param: torch.Tensor, layout: QuantLayout) -> Optional[str]:
+    """The name under which a (possibly tied) parameter is clustered, or None."""
+    for name, p in module.named_parameters(remove_duplicate=False):
+        if p is param and name in layout.cmap.rows:
+            return name
+    return None
 
 
 def _int8_lstm(pm: PackedModel, prefix: str, mod: nn.LSTM) -> nn.Module:
@@ -97,10 +105,11 @@ def to_int8(module: nn.Module, pm: PackedModel) -> int:
     for mname, mod in list(module.named_modules()):
         prefix = f"{mname}." if mname else ""
         if isinstance(mod, nn.Linear):
-            names = [f"{prefix}weight"]
-            if names[0] not in pm.layout.cmap.rows or not all_rows_coded(pm.layout, names):
-                continue  # tied (decoded via the embedding) or not all coded
-            new = _int8_linear(pm, prefix, mod)
+            # a tied output layer is clustered under its embedding's name: same codes and scales
+            owner = _owner_name(module, mod.weight, pm.layout)
+            if owner is None or not all_rows_coded(pm.layout, [owner]):
+                continue
+            new = _int8_linear(pm, owner, mod)
         elif isinstance(mod, nn.LSTM) and mod.bias and not mod.proj_size:
             names = [n for n in (f"{prefix}{w}" for w in mod._flat_weights_names) if "weight" in n]
             if not all_rows_coded(pm.layout, names):

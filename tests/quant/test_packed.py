@@ -9,6 +9,7 @@ from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.quant import PTQConfig, load_packed, quantize_, save_packed
 from kaldi_mpq.quant.packed import PACKED_FILE, file_sizes
 from kaldi_mpq.quant.plan import Plan
+from tests.quant.conftest import TRANSFORMER_CONFIG
 
 SENTENCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18]]
 PLANS = [1, 2, 3, 4, 5, 6, 8, 16,
@@ -92,3 +93,20 @@ def test_cli_quantize_and_report(tmp_path, symbols, capsys):
     assert "| q4 | ptq | 4 | - |" in table and "| a2 | admm | 2 | 1x2 |" in table and "| fp | fp32 | 32 | - | - |" in table
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "bp", "--bits", "2",
                      "--out", str(tmp_path / "x")]) == 1  # needs --train / --valid
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_int8_runtime_covers_a_tied_output_layer(tmp_path, symbols, tie):
+    """All Linear layers of an 8-bit Transformer run int8, the output layer too when it is tied to the
+    embedding (clustered under the embedding's name)."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    torch.manual_seed(0)
+    cfg = {**TRANSFORMER_CONFIG, "tie_weights": tie}
+    model, out = _quantized_dir(tmp_path, (build_model(cfg, symbols), cfg), symbols, 8)
+    lm = load_packed(out, "int8")
+    assert isinstance(lm.module.output, nnqd.Linear)
+    assert not any(type(m) is torch.nn.Linear for m in lm.module.modules())
+    ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
+    got = lm.score_sentences(SENTENCES)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
