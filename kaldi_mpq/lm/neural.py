@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 # logits per output-layer call on CPU (2.5 MB of fp32): measured best for 10k-word vocabularies
 CPU_LOGIT_BLOCK = 640 * 1024
+# sentences per scoring chunk before padding waste may close it
+MIN_CHUNK = 16
 
 
 def default_device() -> torch.device:
@@ -180,8 +182,15 @@ class NeuralLM(LanguageModel):
         bos, eos = self._symbols.bos_id, self._symbols.eos_id
         start = 0
         while start < n:
-            stop = start + 1
-            while stop < n and (stop - start + 1) * (len(sentences[order[stop]]) + 1) <= self.max_tokens:
+            # grow the chunk (sentences sorted by length) while it fits max_tokens and, beyond
+            # MIN_CHUNK sentences, padding stays under a quarter of the real tokens
+            stop, real = start + 1, len(sentences[order[start]]) + 1
+            while stop < n:
+                width = len(sentences[order[stop]]) + 1
+                padded = (stop - start + 1) * width
+                if padded > self.max_tokens or (stop - start >= MIN_CHUNK and padded > 1.25 * (real + width)):
+                    break
+                real += width
                 stop += 1
             chunk = order[start:stop]
             inputs, targets = pad_sentences([sentences[i] for i in chunk], bos, eos)
