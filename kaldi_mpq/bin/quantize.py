@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SGD mini-batch steps per outer iteration")
     parser.add_argument("--patience", type=int, default=_D_ADMM["patience"].default,
                         help="stop after this many iterations without a better validation perplexity")
-    parser.add_argument("--gamma", type=float, default=_D_ADMM["gamma"].default, help="ADMM penalty")
+    parser.add_argument("--gamma", type=float, default=_D_ADMM["gamma"].default, help="ADMM penalty (the paper's value; it needs eta2 * gamma * "
+                        "steps-per-iter of order 1 to move the weights: see docs/quantization.md)")
     parser.add_argument("--eta1", type=float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
     parser.add_argument("--eta2", type=float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
     parser.add_argument("--lr", type=float, default=_D_BP["lr"].default, help="BP learning rate")

@@ -80,6 +80,11 @@ class _Tracker:
 @register_quantizer(ADMMConfig)
 def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResult:
     layout = QuantLayout(model, config.plan)
+    pull = config.eta2 * config.gamma * config.steps_per_iter
+    if pull < 0.01:
+        logger.warning("ADMM: eta2 * gamma * steps_per_iter = %.2g: the penalty hardly moves the weights "
+                       "between multiplier updates, so the quantized model may drift rather than improve "
+                       "(docs/quantization.md: e.g. --gamma 5 --eta2 0.02 for sum_over_time LSTMs)", pull)
     model.train()
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     masks = _row_masks(layout, params)
