@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--plan", help="plan.yaml (cluster -> bits)")
     parser.add_argument("--granularity", choices=("layer", "sublayer", "gate", "node"),
                         help="cluster granularity (default: the plan's, else sublayer)")
-    parser.add_argument("--bias", choices=("column", "float"), help="bias handling (default: column)")
+    parser.add_argument("--bias", choices=("column", "float"), help="float: biases stay fp32 (default); column: "
+                        "each bias is quantized with its row's cluster (paper 1)")
     parser.add_argument("--train", help="training text (admm, bp)")
     parser.add_argument("--valid", help="validation text (admm, bp; also reported for ptq)")
     parser.add_argument("--out", required=True, help="packed output directory")

@@ -14,8 +14,11 @@ Granularities (``granularity=``)::
     node       one cluster per output row ("node"): "rnn.l0.f.n17", "blocks.0.ff.fc1.n5",
                "embedding.n42" (a word vector), "output.n42"
 
-Biases (``bias=``): ``"column"`` (default, paper 1's ``Theta_f [x, h, 1]^T``) puts the bias element of
-row ``r`` in row ``r``'s cluster; ``"float"`` keeps biases in fp32. PyTorch's LSTM has two biases,
+Biases (``bias=``): ``"float"`` (default) keeps biases in fp32; ``"column"`` (paper 1's
+``Theta_f [x, h, 1]^T``) puts the bias element of row ``r`` in row ``r``'s cluster. Biases are often
+much larger than their cluster's weights (a PTB LSTM's output bias reaches 9.0 with weights of std
+0.2), so one shared scale clips them: 8-bit PTQ of that model gives validation PPL 183.9 with bias
+columns and 114.2 with fp32 biases (fp32 model: 113.9), for 53 KB of fp32 biases. PyTorch's LSTM has two biases,
 ``bias_ih`` and ``bias_hh``, that are always added; :func:`fold_lstm_biases` replaces them by
 ``bias_ih + bias_hh`` and ``0`` (the function is unchanged), so ``bias_hh`` is :data:`ZERO`: it is
 neither stored nor quantized and stays 0 (not trained).
@@ -38,7 +41,8 @@ from kaldi_mpq.errors import PlanError
 
 GRANULARITIES = ("layer", "sublayer", "node")
 _ALIASES = {"gate": "sublayer"}
-BIAS_MODES = ("column", "float")
+BIAS_MODES = ("float", "column")
+DEFAULT_BIAS = "float"
 LSTM_GATES = ("i", "f", "g", "o")  # PyTorch's row order in weight_ih / weight_hh / biases
 
 FLOAT = -1  # row kept in fp32
@@ -150,7 +154,7 @@ def _join(*parts: str) -> str:
 
 
 def enumerate_clusters(
-    model: nn.Module, granularity: str = "sublayer", bias: str = "column"
+    model: nn.Module, granularity: str = "sublayer", bias: str = DEFAULT_BIAS
 ) -> ClusterMap:
     """The clusters of ``model`` (module docstring). Every row of every parameter gets exactly one of:
     a cluster, :data:`FLOAT` or :data:`ZERO`.

@@ -3,7 +3,7 @@
 ``plan.yaml``::
 
     granularity: sublayer      # layer | sublayer (alias gate) | node -- see kaldi_mpq.quant.clusters
-    bias: column               # column (bias quantized with its row) | float
+    bias: float                # float (biases stay fp32; default) | column (bias quantized with its row)
     bits:
       _default: 4              # every cluster no other key matches
       embedding: 8             # an exact cluster name
@@ -30,7 +30,7 @@ import yaml
 
 from kaldi_mpq.errors import PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_write
-from kaldi_mpq.quant.clusters import BIAS_MODES, ClusterMap, normalize_granularity
+from kaldi_mpq.quant.clusters import BIAS_MODES, DEFAULT_BIAS, ClusterMap, normalize_granularity
 from kaldi_mpq.quant.quantizer import SUPPORTED_BITS
 
 FLOAT_BITS = 32
@@ -53,7 +53,7 @@ class Plan:
 
     bits: "OrderedDict[str, Optional[int]]" = field(default_factory=OrderedDict)
     granularity: str = "sublayer"
-    bias: str = "column"
+    bias: str = DEFAULT_BIAS
     source: str = "<plan>"
 
     def __post_init__(self) -> None:
@@ -73,7 +73,7 @@ class Plan:
         self.bits = checked
 
     @classmethod
-    def uniform(cls, bits: Optional[int], granularity: str = "sublayer", bias: str = "column") -> "Plan":
+    def uniform(cls, bits: Optional[int], granularity: str = "sublayer", bias: str = DEFAULT_BIAS) -> "Plan":
         return cls(OrderedDict(_default=bits), granularity, bias, source=f"uniform {bits}-bit")
 
     @classmethod
@@ -83,7 +83,7 @@ class Plan:
         unknown = set(data) - {"bits", "granularity", "bias", "version"}
         if unknown:
             raise PlanError(f"{source}: unknown plan field(s) {', '.join(sorted(unknown))}")
-        return cls(OrderedDict(data["bits"]), data.get("granularity", "sublayer"), data.get("bias", "column"),
+        return cls(OrderedDict(data["bits"]), data.get("granularity", "sublayer"), data.get("bias", DEFAULT_BIAS),
                    source=source)
 
     @classmethod

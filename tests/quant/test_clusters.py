@@ -39,12 +39,15 @@ def test_lstm_gate_clusters_hold_rows_of_both_matrices_and_bias(symbols):
 
     m = build_model(dict(type="lstm", embed_dim=8, hidden_dim=6, num_layers=2), symbols)
     fold_lstm_biases(m)
-    cmap = enumerate_clusters(m, "gate")
+    cmap = enumerate_clusters(m, "gate", bias="column")
     f = cmap.names.index("rnn.l1.f")
     members = dict(cmap.members(f))
     assert set(members) == {"rnn.weight_ih_l1", "rnn.weight_hh_l1", "rnn.bias_ih_l1"}
     for rows in members.values():
         assert rows.tolist() == list(range(6, 12))
+    # the default keeps biases in fp32: the gate cluster holds the two weight matrices only
+    default = enumerate_clusters(m, "gate")
+    assert set(dict(default.members(default.names.index("rnn.l1.f")))) == {"rnn.weight_ih_l1", "rnn.weight_hh_l1"}
 
 
 def test_fold_keeps_the_function(symbols):

@@ -15,7 +15,9 @@ SENTENCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18]]
 PLANS = [1, 2, 3, 4, 5, 6, 8, 16,
          {"bits": {"_default": 4, "embedding": 8, "re:out.*": 2}},
          {"granularity": "node", "bits": {"_default": 3}},
-         {"granularity": "layer", "bias": "float", "bits": {"_default": 2, "re:.*1.*": 16}}]
+         {"granularity": "layer", "bias": "float", "bits": {"_default": 2, "re:.*1.*": 16}},
+         {"bias": "column", "bits": {"_default": 4}},
+         {"granularity": "node", "bias": "column", "bits": {"_default": 2}}]
 
 
 def _quantized_dir(tmp_path, model_and_config, symbols, plan):
@@ -46,8 +48,9 @@ def test_size_is_honest(tmp_path, symbols, bits):
     model = build_model(cfg, symbols)
     size, ideal = file_sizes(_quantized_dir(tmp_path, (model, cfg), symbols, bits)[1])
     assert ideal <= size <= 1.01 * ideal
-    nweights = sum(p.numel() for p in model.parameters()) - 2 * 4 * 128  # folded bias_hh not stored
-    assert ideal == pytest.approx(nweights * bits / 8 + 4 * 10, abs=2)
+    biases = 2 * 4 * 128 + symbols.size  # folded LSTM biases (bias_hh is not stored) and the output bias, fp32
+    nweights = sum(p.numel() for p in model.parameters()) - 2 * 4 * 128 - biases
+    assert ideal == pytest.approx(nweights * bits / 8 + 4 * biases + 4 * 10, abs=2)
 
 
 def test_corrupt_and_truncated_files_fail_clearly(tmp_path, model_and_config, symbols):
