@@ -33,6 +33,22 @@ def open_text(path: Pathlike, encoding: str = "utf-8") -> IO[str]:
     return open(path, "r", encoding=encoding)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` sets it)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: Pathlike, directory: bool) -> None:
+    """Give a temporary file or directory (created 0600 / 0700) the permissions a plain ``open`` or
+    ``mkdir`` would have, so colleagues on a shared cluster can read what we write."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write ``path`` through a temporary sibling file renamed into place on success.
@@ -43,6 +59,7 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _as_if_created(tmp, directory=False)
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -65,6 +82,7 @@ def atomic_dir(path: Pathlike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        _as_if_created(tmp, directory=True)
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")
