@@ -3,6 +3,7 @@
 Usage:
     kaldi-mpq quant-report --text ptb.test.txt exp/lstm exp/lstm_admm8 exp/lstm_admm4 exp/lstm_admm2
     kaldi-mpq quant-report --text ptb.test.txt --markdown --runtime float exp/lstm exp/lstm_*bit
+    kaldi-mpq quant-report --text ptb.test.txt --plot exp/size_ppl.png exp/lstm exp/lstm_*   # + size vs PPL plot
 
 The first float checkpoint listed is the reference for the compression ratio; ``size/ideal`` is the
 packed file size over bits x params / 8 + scales + fp32 weights (<= 1.01 expected).
@@ -19,10 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="auto", choices=("auto", "float", "int8", "packed"),
                         help="runtime mode for packed models")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--plot", help="also write a size-vs-perplexity plot here (.png, .pdf or .svg)")
 
 
 def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.quant.pipeline import format_report, report_rows
 
-    print(format_report(report_rows(args.lms, args.text, runtime=args.runtime), markdown=args.markdown))
+    rows = report_rows(args.lms, args.text, runtime=args.runtime)
+    print(format_report(rows, markdown=args.markdown))
+    if args.plot:
+        from kaldi_mpq.quant.plots import plot_size_vs_ppl
+
+        plot_size_vs_ppl(rows, args.plot)
     return 0

@@ -90,8 +90,9 @@ def test_cli_quantize_and_report(tmp_path, symbols, capsys):
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "admm", "--bits", "2",
                      "--train", str(text), "--valid", str(text), "--max-iters", "1", "--steps-per-iter", "2",
                      "--out", str(tmp_path / "a2")]) == 0
-    assert cli_main(["quant-report", "--text", str(text), "--markdown", str(tmp_path / "fp"),
-                     str(tmp_path / "q4"), str(tmp_path / "a2")]) == 0
+    assert cli_main(["quant-report", "--text", str(text), "--markdown", "--plot", str(tmp_path / "size_ppl.png"),
+                     str(tmp_path / "fp"), str(tmp_path / "q4"), str(tmp_path / "a2")]) == 0
+    assert (tmp_path / "size_ppl.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "| q4 | ptq | 4 | - |" in table and "| a2 | admm | 2 | 1x2 |" in table and "| fp | fp32 | 32 | - | - |" in table
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "bp", "--bits", "2",

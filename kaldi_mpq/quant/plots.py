@@ -1,0 +1,42 @@
+"""Pictures of a quantization report: model size against perplexity, one series per method.
+
+The papers' trade-off (how much perplexity each halving of the size costs, and which method holds up at
+1-2 bits) is easier to read from one plot than from the table: ``kaldi-mpq quant-report --plot``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from kaldi_mpq.fileio import Pathlike, atomic_write
+from kaldi_mpq.quant.pipeline import ReportRow
+
+_MARKERS = {"fp32": "*", "ptq": "s", "admm": "o", "bp": "^"}
+
+
+def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
+    """Write a PNG/PDF/SVG (by ``path``'s suffix) of size (MB, log scale) against perplexity; each
+    point is labelled with its bit-width, points of one method are joined in order of size."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed on a cluster node
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for method in dict.fromkeys(r.method for r in rows):
+        pts = sorted((r for r in rows if r.method == method), key=lambda r: r.size_mb)
+        ax.plot([r.size_mb for r in pts], [r.ppl for r in pts], marker=_MARKERS.get(method, "D"),
+                linestyle="-" if len(pts) > 1 else "none", label=method, markersize=9 if method == "fp32" else 6)
+        for r in pts:
+            ax.annotate(f"{r.bits}", (r.size_mb, r.ppl), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size (MB, log scale)")
+    ax.set_ylabel("perplexity")
+    ax.set_title(title or "size vs perplexity (labels: bits per weight)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt)
+    plt.close(fig)
