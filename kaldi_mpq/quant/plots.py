@@ -15,8 +15,9 @@ _MARKERS = {"fp32": "*", "ptq": "s", "admm": "o", "bp": "^"}
 
 
 def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
-    """Write a PNG/PDF/SVG (by ``path``'s suffix) of size (MB, log scale) against perplexity; each
-    point is labelled with its bit-width, points of one method are joined in order of size."""
+    """Write a PNG/PDF/SVG (by ``path``'s suffix) of size (MB, log scale) against perplexity (log
+    scale when it spans more than 3x); each point is labelled with its bit-width, points of one
+    method are joined in order of size."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed on a cluster node
@@ -31,7 +32,12 @@ def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "")
             ax.annotate(f"{r.bits}", (r.size_mb, r.ppl), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("model size (MB, log scale)")
-    ax.set_ylabel("perplexity")
+    ppls = [r.ppl for r in rows]
+    if max(ppls) > 3 * min(ppls):  # 1-bit models next to fp32: a linear axis flattens the good ones
+        ax.set_yscale("log")
+        ax.set_ylabel("perplexity (log scale)")
+    else:
+        ax.set_ylabel("perplexity")
     ax.set_title(title or "size vs perplexity (labels: bits per weight)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
