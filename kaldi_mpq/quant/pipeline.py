@@ -97,12 +97,22 @@ class ReportRow:
     budget: str = "-"
     valid_ppl: Optional[float] = None
     seconds: Optional[float] = None
+    family: str = ""  # the float LM a packed model was made from (its directory name), or its own name
+
+
+def _float_parameters(model_config: dict, symbols) -> int:
+    """Parameters of the float model a packed one was made from (each tied tensor once, as in its fp32
+    checkpoint); counted on a freshly built model, since int8 runtime modules hide their weights."""
+    from kaldi_mpq.lm.checkpoint import build_model
+
+    return sum(p.numel() for p in build_model(model_config, symbols).parameters())
 
 
 def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "auto",
                 batch_size: int = 64) -> list[ReportRow]:
-    """Evaluate each LM directory (float or packed) on ``text``; compression is against the first
-    float checkpoint in the list (else 32 bits x parameters)."""
+    """Evaluate each LM directory (float or packed) on ``text``. The compression ratio is each model's
+    own fp32 size (4 bytes per parameter) over its file size, so the order of the list does not
+    matter and models of different architectures can share one report."""
     import math
 
     from kaldi_mpq.lm.checkpoint import WEIGHTS_FILE, load_lm, read_config
@@ -110,7 +120,6 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
     from kaldi_mpq.quant.runtime import load_packed
 
     rows: list[ReportRow] = []
-    fp32_bytes: Optional[int] = None
     for d in map(Path, lm_dirs):
         cfg = read_config(d)
         packed = cfg.get("format") == "packed"
@@ -127,16 +136,17 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             size = (d / PACKED_FILE).stat().st_size
             ideal = int(cfg["quant"]["ideal_bytes"])
             bits = f"{cfg['quant']['average_bits']:g}"
-            nparams = sum(p.numel() for p in lm.module.parameters())
+            fp32_bytes = 4 * _float_parameters(cfg["model"], lm.symbols)
         else:
             size = ideal = (d / WEIGHTS_FILE).stat().st_size
             bits = "32"
-            fp32_bytes = fp32_bytes or size
-        ref = fp32_bytes or 4 * nparams
-        row = ReportRow(d.name, bits, math.exp(-total / max(n, 1)), size / 1e6, ref / size, size / ideal,
+            fp32_bytes = size
+        row = ReportRow(d.name, bits, math.exp(-total / max(n, 1)), size / 1e6, fp32_bytes / size, size / ideal,
                         1000 * secs / max(n, 1))
+        row.family = d.name
         if packed:
             q = cfg["quant"]
+            row.family = Path(str(q.get("source") or d.name)).name
             row.method = str(q.get("method", "?"))
             if "steps_per_iter" in q:
                 row.budget = f"{q['iterations']}x{q['steps_per_iter']}"

@@ -16,20 +16,28 @@ _MARKERS = {"fp32": "*", "ptq": "s", "admm": "o", "bp": "^"}
 
 def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
     """Write a PNG/PDF/SVG (by ``path``'s suffix) of size (MB, log scale) against perplexity (log
-    scale when it spans more than 3x); each point is labelled with its bit-width, points of one
-    method are joined in order of size."""
+    scale when it spans more than 3x); each point is labelled with its bit-width; the points of one
+    method on one float model (``ReportRow.family``) are joined in order of size."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed on a cluster node
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for method in dict.fromkeys(r.method for r in rows):
-        pts = sorted((r for r in rows if r.method == method), key=lambda r: r.size_mb)
-        ax.plot([r.size_mb for r in pts], [r.ppl for r in pts], marker=_MARKERS.get(method, "D"),
-                linestyle="-" if len(pts) > 1 else "none", label=method, markersize=9 if method == "fp32" else 6)
-        for r in pts:
-            ax.annotate(f"{r.bits}", (r.size_mb, r.ppl), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    families = list(dict.fromkeys(r.family for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    for fi, family in enumerate(families):
+        for method in methods:
+            pts = sorted((r for r in rows if r.method == method and r.family == family), key=lambda r: r.size_mb)
+            if not pts:
+                continue
+            label = method if len(families) == 1 else f"{family}: {method}"
+            ax.plot([r.size_mb for r in pts], [r.ppl for r in pts], marker=_MARKERS.get(method, "D"),
+                    color=colors[method], linestyle=("-", "--", ":", "-.")[fi % 4] if len(pts) > 1 else "none",
+                    label=label, markersize=9 if method == "fp32" else 6)
+            for r in pts:
+                ax.annotate(f"{r.bits}", (r.size_mb, r.ppl), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("model size (MB, log scale)")
     ppls = [r.ppl for r in rows]
@@ -40,7 +48,7 @@ def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "")
         ax.set_ylabel("perplexity")
     ax.set_title(title or "size vs perplexity (labels: bits per weight)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8 if len(families) > 1 else None)
     fig.tight_layout()
     fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
     with atomic_write(path, "wb") as f:

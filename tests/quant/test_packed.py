@@ -97,6 +97,14 @@ def test_cli_quantize_and_report(tmp_path, symbols, capsys):
     assert "| q4 | ptq | 4 | - |" in table and "| a2 | admm | 2 | 1x2 |" in table and "| fp | fp32 | 32 | - | - |" in table
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--method", "bp", "--bits", "2",
                      "--out", str(tmp_path / "x")]) == 1  # needs --train / --valid
+    # each model's compression is against its own fp32 size, whatever the order of the list
+    from kaldi_mpq.quant.pipeline import report_rows
+
+    fwd = {r.name: r for r in report_rows([tmp_path / "fp", tmp_path / "q4"], text)}
+    rev = {r.name: r for r in report_rows([tmp_path / "q4"], text)}
+    assert fwd["q4"].compression == rev["q4"].compression
+    assert fwd["q4"].compression * fwd["q4"].size_mb == pytest.approx(fwd["fp"].size_mb, rel=0.02)
+    assert fwd["fp"].compression == 1.0
 
 
 @pytest.mark.parametrize("tie", [True, False])
