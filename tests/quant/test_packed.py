@@ -122,3 +122,17 @@ def test_int8_runtime_covers_a_tied_output_layer(tmp_path, symbols, tie):
     ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
     got = lm.score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
+
+
+def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
+    """8-bit models run int8 kernels by default only when their layers are wide enough."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    from kaldi_mpq.quant.runtime import INT8_MIN_WIDTH
+
+    for width, int8 in ((INT8_MIN_WIDTH // 2, False), (INT8_MIN_WIDTH, True)):
+        torch.manual_seed(0)
+        cfg = dict(type="lstm", embed_dim=width, hidden_dim=width, num_layers=1)
+        _, out = _quantized_dir(tmp_path / str(width), (build_model(cfg, symbols), cfg), symbols, 8)
+        assert isinstance(load_lm(out).module.rnn, nnqd.LSTM) == int8, width
+        assert isinstance(load_packed(out, "int8").module.rnn, nnqd.LSTM)  # asked for: always
