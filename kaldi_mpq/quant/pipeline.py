@@ -125,6 +125,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
         packed = cfg.get("format") == "packed"
         lm = load_packed(d, runtime) if packed else load_lm(d, device="cpu")
         ids, _ = read_ids(text, lm.symbols)
+        lm.score_sentences(ids[:batch_size])  # warm-up: the first model must not pay for lazy set-up
         start = time.perf_counter()
         total, n = 0.0, 0
         for i in range(0, len(ids), batch_size):
