@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import torch
+
 from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, TrainedConfig, quantize_
@@ -68,6 +70,7 @@ def quantize_files(
                     else f"{tcfg.batch_size} sentences", len(train_b), len(valid_b),
                     getattr(config, "loss_reduction", "-"), getattr(config, "clip", 0.0))
     start = time.perf_counter()
+    torch.manual_seed(tcfg.seed)  # dropout during ADMM / BP steps: the same run gives the same model
     result = quantize_(module, config, data)
     info = {"method": result.method, "seconds": round(time.perf_counter() - start, 1),
             "source": str(lm_dir), "history": result.history}
