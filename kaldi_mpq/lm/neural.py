@@ -22,8 +22,10 @@ from kaldi_mpq.text.symbols import SymbolTable
 logger = logging.getLogger(__name__)
 
 
-# logits per output-layer call on CPU (2.5 MB of fp32): measured best for 10k-word vocabularies
+# logits per output-layer call: on CPU 2.5 MB of fp32 (cache-sized; measured best for 10k-word
+# vocabularies), on a GPU 256 MB (big enough to fill it, small enough to bound memory)
 CPU_LOGIT_BLOCK = 640 * 1024
+GPU_LOGIT_BLOCK = 64 * 1024 * 1024
 # sentences per scoring chunk before padding waste may close it
 MIN_CHUNK = 16
 
@@ -43,11 +45,11 @@ class NeuralLM(LanguageModel):
         device: where to run (default: CUDA when present).
         max_tokens: padded tokens per forward pass in :meth:`score_sentences`.
         output_chunk: hidden vectors per output-layer call when scoring (0: all at once). The default
-            (CPU: about 640k logits per call, e.g. 64 rows at a 10k vocabulary; GPU: all at once)
-            keeps each ``[rows, V]`` logit block in cache, where it is reduced to the wanted words'
-            log-probs (``logit[w] - logsumexp``) before the next block: on CPU this is 1.7x faster
-            than materialising and log-softmaxing all the logits, and it lets int8 output layers be
-            compute-bound instead of memory-bound.
+            (CPU: about 640k logits per call, e.g. 64 rows at a 10k vocabulary; GPU: 64M) keeps each
+            ``[rows, V]`` logit block in cache (CPU) or bounded (GPU), and reduces it to the wanted
+            words' log-probs (``logit[w] - logsumexp``) before the next block: on CPU, sentence
+            scoring became 1.55x faster than with all logits materialised and log-softmaxed
+            (``bench/quant_speed.py``), and int8 output layers compute-bound instead of memory-bound.
 
     States: an LSTM state is ``(h, c)`` (each ``[layers, B, H]``); a Transformer state is a
     :class:`~kaldi_mpq.lm.transformer.TransformerState`.
@@ -66,7 +68,8 @@ class NeuralLM(LanguageModel):
         self._symbols = symbols
         self.max_tokens = max_tokens
         if output_chunk is None:
-            output_chunk = max(16, CPU_LOGIT_BLOCK // max(1, symbols.size)) if self.device.type == "cpu" else 0
+            block = CPU_LOGIT_BLOCK if self.device.type == "cpu" else GPU_LOGIT_BLOCK
+            output_chunk = max(16, block // max(1, symbols.size))
         self.output_chunk = output_chunk
         self._recurrent = hasattr(module, "zero_state")
 
@@ -201,11 +204,11 @@ class NeuralLM(LanguageModel):
                 raise TextFormatError(f"cannot score a sentence of {inputs.shape[1] - 1} words: {e}") from None
             # the output layer runs on real positions only, not on padding
             flat = targets.reshape(-1)
-            real = torch.nonzero(flat >= 0)[:, 0]
-            scores = self._word_log_probs(hidden.reshape(flat.shape[0], -1).index_select(0, real),
-                                          torch.arange(real.shape[0], device=self.device), flat[real])
+            positions = torch.nonzero(flat >= 0)[:, 0]
+            scores = self._word_log_probs(hidden.reshape(flat.shape[0], -1).index_select(0, positions),
+                                          torch.arange(positions.shape[0], device=self.device), flat[positions])
             tok = np.zeros(targets.shape, dtype=np.float64)
-            tok.reshape(-1)[real.cpu().numpy()] = scores.cpu().numpy()
+            tok.reshape(-1)[positions.cpu().numpy()] = scores.cpu().numpy()
             for row, i in enumerate(chunk):
                 out[i] = tok[row, : len(sentences[i]) + 1].copy()
             start = stop
