@@ -20,13 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="auto", choices=("auto", "float", "int8", "packed"),
                         help="runtime mode for packed models")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--timing-passes", type=int, default=2,
+                        help="passes over the text per model; eval time is the fastest")
     parser.add_argument("--plot", help="also write a size-vs-perplexity plot here (.png, .pdf or .svg)")
 
 
 def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.quant.pipeline import format_report, report_rows
 
-    rows = report_rows(args.lms, args.text, runtime=args.runtime)
+    rows = report_rows(args.lms, args.text, runtime=args.runtime, timing_passes=args.timing_passes)
     print(format_report(rows, markdown=args.markdown))
     if args.plot:
         from kaldi_mpq.quant.plots import plot_size_vs_ppl
