@@ -193,9 +193,9 @@ def to_packed_in_memory(module: nn.Module, pm: PackedModel) -> None:
                 names[attr] = full
             elif full not in pm.layout.cmap.rows and attr == "weight":
                 # a tied weight: decode it here too, from its owner's name
-                for other, q in module.named_parameters():
-                    if q is p:
-                        names[attr] = other
+                owner = _owner_name(module, p, pm.layout)
+                if owner is not None:
+                    names[attr] = owner
         if names:
             _OnTheFly(pm, mod, names)
 
