@@ -122,6 +122,9 @@ def test_int8_runtime_covers_a_tied_output_layer(tmp_path, symbols, tie):
     ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
     got = lm.score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
+    # the packed-in-memory runtime decodes a tied output layer from the embedding's codes
+    packed = load_packed(out, "packed").score_sentences(SENTENCES)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ref, packed)) <= 1e-4
 
 
 def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
