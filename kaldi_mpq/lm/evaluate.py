@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from kaldi_mpq.errors import TextFormatError
+from kaldi_mpq.lm.loss import is_recurrent, token_nll
 from kaldi_mpq.lm.neural import NeuralLM
-from kaldi_mpq.text.batching import IGNORE, Batch
+from kaldi_mpq.text.batching import Batch
 
 
 @dataclass
@@ -66,7 +66,7 @@ def evaluate_perplexity(
     dev = torch.device(device) if device is not None else _device_of(module)
     was_training = module.training
     module.eval()
-    carry = getattr(batches, "carries_state", False) and hasattr(module, "zero_state")
+    carry = getattr(batches, "carries_state", False) and is_recurrent(module)
     state = None
     total = torch.zeros((), dtype=torch.float64, device=dev)
     n = 0
@@ -74,18 +74,12 @@ def evaluate_perplexity(
     try:
         for inputs, targets in batches:
             inputs, targets = inputs.to(dev, non_blocking=True), targets.to(dev, non_blocking=True)
-            if carry:
-                logits, state = module.forward_with_state(inputs, state)
-            else:
-                try:
-                    logits = module(inputs)
-                except ValueError as e:  # e.g. a sentence longer than a Transformer's max_len
-                    raise TextFormatError(f"cannot evaluate a batch of {inputs.shape[1]} positions: {e}") from None
-            total += F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                ignore_index=IGNORE, reduction="sum",
-            ).double()
-            n += int((targets != IGNORE).sum())
+            try:
+                nll, tokens, state = token_nll(module, (inputs, targets), state, carry=carry)
+            except ValueError as e:  # e.g. a sentence longer than a Transformer's max_len
+                raise TextFormatError(f"cannot evaluate a batch of {inputs.shape[1]} positions: {e}") from None
+            total += nll.double()
+            n += tokens
         loss = float(total) / max(n, 1)
     finally:
         module.train(was_training)

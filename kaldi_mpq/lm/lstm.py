@@ -75,6 +75,8 @@ class LstmLM(nn.Module):
             for p in self.parameters():
                 nn.init.uniform_(p, -init_range, init_range)
 
+    is_recurrent = True  # carries (h, c) across batches: see kaldi_mpq.lm.loss.is_recurrent
+
     def zero_state(self, batch_size: int) -> LstmState:
         w = self.rnn.weight_hh_l0
         z = w.new_zeros(self.num_layers, batch_size, self.hidden_dim)

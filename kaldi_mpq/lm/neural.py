@@ -15,6 +15,7 @@ from torch import nn
 
 from kaldi_mpq.errors import TextFormatError
 from kaldi_mpq.lm.interface import LanguageModel, LMState
+from kaldi_mpq.lm.loss import is_recurrent
 from kaldi_mpq.lm.transformer import TransformerState
 from kaldi_mpq.text.batching import pad_sentences
 from kaldi_mpq.text.symbols import SymbolTable
@@ -71,7 +72,7 @@ class NeuralLM(LanguageModel):
             block = CPU_LOGIT_BLOCK if self.device.type == "cpu" else GPU_LOGIT_BLOCK
             output_chunk = max(16, block // max(1, symbols.size))
         self.output_chunk = output_chunk
-        self._recurrent = hasattr(module, "zero_state")
+        self._recurrent = is_recurrent(module)
 
     @property
     def symbols(self) -> SymbolTable:

@@ -15,6 +15,7 @@ from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_lm, read_config
 from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
+from kaldi_mpq.lm.loss import is_recurrent
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.train import TrainConfig, TrainResult, make_batches, train_lm
 from kaldi_mpq.text.batching import SentenceBatches, StreamBatches, WindowBatches
@@ -169,7 +170,7 @@ def eval_lm_files(
     else:
         if bptt is None:
             bptt = int(read_config(lm_dir).get("train", {}).get("bptt", 35))
-        if hasattr(lm.module, "zero_state"):  # recurrent: one history, state carried
+        if is_recurrent(lm.module):  # recurrent: one history, state carried
             batches = StreamBatches(ids, sym.bos_id, sym.eos_id, batch_size=1, bptt=bptt)
         else:  # sliding windows of the trained context length (bptt), advancing half a window at a time
             window = min(bptt, int(getattr(lm.module, "max_len", bptt)))

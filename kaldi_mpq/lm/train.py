@@ -27,15 +27,15 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.evaluate import evaluate_perplexity
+from kaldi_mpq.lm.loss import detach_state, is_recurrent, token_nll
 from kaldi_mpq.lm.neural import default_device
-from kaldi_mpq.text.batching import IGNORE, SentenceBatches, StreamBatches
+from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
 from kaldi_mpq.text.symbols import SymbolTable
 
 logger = logging.getLogger(__name__)
@@ -217,10 +217,6 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _detach(state):
-    return None if state is None else tuple(s.detach() for s in state)
-
-
 def train_epoch(
     module: nn.Module,
     batches,
@@ -239,7 +235,7 @@ def train_epoch(
     """
     device = next(module.parameters()).device
     module.train()
-    carry = getattr(batches, "carries_state", False) and hasattr(module, "zero_state")
+    carry = getattr(batches, "carries_state", False) and is_recurrent(module)
     state = None
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     total_tokens = 0
@@ -252,13 +248,7 @@ def train_epoch(
         lr = schedule.lr_at(step)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        if carry:
-            logits, state = module.forward_with_state(inputs, _detach(state))
-        else:
-            logits = module(inputs)
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                              ignore_index=IGNORE, reduction="sum")
-        n = int((targets != IGNORE).sum())
+        nll, n, state = token_nll(module, (inputs, targets), detach_state(state), carry=carry)
         loss = nll / (inputs.shape[0] if config.loss_reduction == "sum_over_time" else max(n, 1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -189,6 +189,8 @@ class TransformerLM(nn.Module):
         if tie_weights:
             self.output.weight = self.embedding.weight
 
+    is_recurrent = False  # each batch is its own context: see kaldi_mpq.lm.loss.is_recurrent
+
     @staticmethod
     def _init(m: nn.Module) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):

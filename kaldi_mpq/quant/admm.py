@@ -30,8 +30,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from kaldi_mpq.lm.loss import lm_loss
 from kaldi_mpq.quant.api import ADMMConfig, BPConfig, QuantResult, TrainingData, TrainStream, check_finite, \
-    clip_grads, lm_loss, register_quantizer, valid_ppl
+    clip_grads, register_quantizer, valid_ppl
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout
 

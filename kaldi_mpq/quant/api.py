@@ -20,17 +20,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from kaldi_mpq.errors import ConfigError, TrainingError
+from kaldi_mpq.lm.loss import is_recurrent
+from kaldi_mpq.text.batching import Batch
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.plan import Plan, PlanLike, as_plan
 
 logger = logging.getLogger(__name__)
 
-Batch = tuple[torch.Tensor, torch.Tensor]
-IGNORE = -100
 
 
 @dataclass
@@ -190,24 +189,6 @@ def quantize_(model: nn.Module, config: Union[QuantConfig, PlanLike], data: Opti
 
 
 # -- shared helpers of the training methods --------------------------------------------------------------
-def lm_loss(model: nn.Module, batch: Batch, state=None, reduction: str = "mean"):
-    """``(loss, new state)`` of one batch: cross-entropy per predicted token (``mean``) or summed over
-    time and averaged over rows (``sum_over_time``). With a ``state`` (an LSTM's ``(h, c)``) the model
-    continues from it; the returned state is detached (``None`` for models without one)."""
-    inputs, targets = batch
-    dev = next(model.parameters()).device
-    inputs, targets = inputs.to(dev), targets.to(dev)
-    if hasattr(model, "zero_state"):
-        logits, new_state = model.forward_with_state(inputs, state)
-        new_state = tuple(s.detach() for s in new_state)
-    else:
-        logits, new_state = model(inputs), None
-    nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                          ignore_index=IGNORE, reduction="sum")
-    denom = inputs.shape[0] if reduction == "sum_over_time" else max(int((targets != IGNORE).sum()), 1)
-    return nll / denom, new_state
-
-
 def valid_ppl(model: nn.Module, batches: Iterable[Batch]) -> float:
     from kaldi_mpq.lm.evaluate import evaluate_perplexity
 
@@ -231,7 +212,7 @@ class TrainStream:
 
     def __init__(self, model: nn.Module, batches: Iterable[Batch]):
         self.batches = batches
-        self.carries_state = getattr(batches, "carries_state", False) and hasattr(model, "zero_state")
+        self.carries_state = getattr(batches, "carries_state", False) and is_recurrent(model)
         self.state = None
 
     def __iter__(self):

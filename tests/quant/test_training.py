@@ -9,7 +9,8 @@ import torch
 from kaldi_mpq.lm.checkpoint import build_model, save_checkpoint
 from kaldi_mpq.lm.train import TrainConfig
 from kaldi_mpq.quant import ADMMConfig, BPConfig, TrainingData, quantize_
-from kaldi_mpq.quant.api import TrainStream, lm_loss
+from kaldi_mpq.lm.loss import lm_loss
+from kaldi_mpq.quant.api import TrainStream
 from kaldi_mpq.quant.pipeline import quantize_files, train_config_of
 from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
 
