@@ -17,9 +17,8 @@ where each arc starts; every field is then gathered with numpy in one go.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -42,8 +41,7 @@ K_WEIGHTED, K_UNWEIGHTED = 0x100000000, 0x200000000
 K_ACYCLIC, K_INITIAL_ACYCLIC, K_TOP_SORTED = 0x800000000, 0x2000000000, 0x4000000000
 
 
-@dataclasses.dataclass(frozen=True)
-class FstHeader:
+class FstHeader(NamedTuple):
     """OpenFst header fields as read (see module docstring)."""
 
     fst_type: str
@@ -60,11 +58,6 @@ class FstHeader:
         return (MAGIC_BYTES + struct.pack("<i", len(ft)) + ft + struct.pack("<i", len(at)) + at
                 + _HEADER_TAIL.pack(self.version, self.flags, self.properties, self.start,
                                     self.num_states, self.num_arcs))
-
-
-def is_binary_fst(win: ByteWindow) -> bool:
-    win.fill(4)
-    return win.buf[win.pos:win.pos + 4] == MAGIC_BYTES
 
 
 def _read_header(win: ByteWindow, where: str) -> FstHeader:
