@@ -25,6 +25,7 @@ import numpy as np
 from kaldi_mpq.errors import LatticeFormatError
 from kaldi_mpq.kaldi_io import ByteWindow
 from kaldi_mpq.lattice.lattice import Lattice, take_csr
+from kaldi_mpq.lattice.weights import check_weights
 
 FST_MAGIC = 2125659606
 MAGIC_BYTES = struct.pack("<i", FST_MAGIC)
@@ -174,7 +175,7 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
             break
         except IndexError:
             mv.release()
-            if win.eof:
+            if win.ended():
                 raise LatticeFormatError(f"{where}: byte offset {off0}: lattice truncated "
                                          f"(archive ends inside it)") from None
             want = 2 * (len(win.buf) - body) + 64
@@ -218,15 +219,12 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
     with np.errstate(invalid="ignore"):  # a NaN weight is kept as it is
         graph, acoustic, fg, fa = (x.astype(np.float64) for x in (graph, acoustic, f[fp], f[fp + 1]))
     try:
-        return _from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph, acoustic, ali_off,
-                         ali.astype(np.int32), fg, fa, fali_off, fali.astype(np.int32), start=int(hdr.start),
-                         header=hdr, source=win.name, byte_offset=off0)
-    except LatticeFormatError as e:
-        e.recoverable = True  # the archive went past this lattice: readers may skip it
-        raise
-
-
-_from_csr = Lattice.from_csr
+        check_weights(f"{where}: byte offset {off0}", graph, acoustic, fg, fa)
+        return Lattice.from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph, acoustic,
+                                ali_off, ali.astype(np.int32), fg, fa, fali_off, fali.astype(np.int32),
+                                start=int(hdr.start), header=hdr, source=win.name, byte_offset=off0)
+    except LatticeFormatError as e:  # the window is past this lattice: readers may go on
+        raise LatticeFormatError(str(e), recoverable=True) from None
 
 
 def _gather_csr(w: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,10 +33,12 @@ import numpy as np
 from kaldi_mpq.kaldi_io import CHUNK_BYTES, ByteWindow
 from kaldi_mpq.lattice.fst_binary import COMPACT_ARC_TYPE, MAGIC_BYTES, FstHeader, _HEADER_TAIL
 from kaldi_mpq.lattice.lattice import Alignments, Lattice
+from kaldi_mpq.lattice.weights import valid_weights
 
-# key (as ByteWindow.read_token reads it), one space, and an OpenFst header up to its fixed-size tail
+# key (a Kaldi token: no whitespace, no control character), one space, and an OpenFst header up to
+# its fixed-size tail
 _ENTRY = re.compile(
-    rb"([^ \t\r\n]+) (" + re.escape(MAGIC_BYTES + struct.pack("<i", 6) + b"vector" + struct.pack("<i", 16)
+    rb"([\x21-\x7e\x80-\xfe]+) (" + re.escape(MAGIC_BYTES + struct.pack("<i", 6) + b"vector" + struct.pack("<i", 16)
                                      + COMPACT_ARC_TYPE.encode()) + rb")",
     re.DOTALL,
 )
@@ -107,7 +109,7 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     Advances the window past them and stops before the first entry it does not take (see the
     module docstring); returns ``[]`` when the next entry is not for it.
     """
-    win.fill(CHUNK_BYTES // 2)
+    win.prefetch(CHUNK_BYTES // 2)
     buf, base = win.buf, win.base
     scan = _scan(buf, win.pos)
     n = len(scan.keys)
@@ -132,7 +134,7 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     flen = v[state_pos + 8].astype(np.int64)
     count_pos = np.clip(state_pos + 12 + 4 * flen, 0, size - 8)
     nper = v[count_pos].astype(np.int64)
-    bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0)
+    bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0) | ~valid_weights(fg, fa)
     np.maximum(nper, 0, out=nper)
     recorded = np.where(nper == 1, 0, nper)  # the scan records the arcs of states with several
     bad_lat = ~np.logical_or.reduceat(np.isfinite(fg + fa), state_off[:-1])  # no final state
@@ -158,14 +160,15 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     src = (arc_state - state_off[lat_of_arc]).astype(np.int32)
     bad_arc |= (word != v[arc_pos + 4]) | (word < 0) | (alen < 0) | (dst < 0) | (dst >= ns[lat_of_arc])
     bad_arc |= src >= dst  # not in topological order: the per-lattice reader renumbers it
+    with np.errstate(invalid="ignore"):
+        graph = vf[arc_pos + 8].astype(np.float64)
+        acoustic = vf[arc_pos + 12].astype(np.float64)
+    bad_arc |= ~valid_weights(graph, acoustic)
     take = _first(bad_arc, lat_of_arc, take)
     if take == 0:
         return []
     arc_off = np.searchsorted(lat_of_arc, np.arange(take + 1))
     s_end, a_end = int(state_off[take]), int(arc_off[take])
-    with np.errstate(invalid="ignore"):
-        graph = vf[arc_pos + 8].astype(np.float64)
-        acoustic = vf[arc_pos + 12].astype(np.float64)
     alignments = _BufferAlignments(buf, arc_pos[:a_end], alen[:a_end], state_pos[:s_end], flen[:s_end])
     for shared in (src, dst, word, graph, acoustic, fg, fa):  # views of these go to many lattices
         shared.flags.writeable = False

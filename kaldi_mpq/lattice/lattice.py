@@ -138,13 +138,14 @@ class Lattice:
         start: int = 0,
         state_frames: Optional[Sequence[int]] = None,
         source: str = "<memory>",
+        byte_offset: Optional[int] = None,
     ) -> "Lattice":
         """Build a lattice from arcs in any order and any state numbering; sorts it topologically.
 
         Args:
             ali: per-arc transition-id lists (default: empty); final_ali: per-state lists.
             start: the start state in the given numbering.
-            source: name for error messages.
+            source, byte_offset: where the lattice comes from, for error messages.
 
         Raises:
             LatticeFormatError: empty lattice, bad state ids, a cycle, or no final state.
@@ -163,7 +164,7 @@ class Lattice:
             np.asarray(final_acoustic, dtype=np.float64).reshape(-1),
             fali_off, fali_dat, start=start,
             state_frames=None if state_frames is None else np.asarray(state_frames, dtype=np.int32),
-            source=source,
+            source=source, byte_offset=byte_offset,
         )
 
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kaldi_mpq.errors import LatticeFormatError
+
 INF = float("inf")
 
 
@@ -45,3 +47,23 @@ def total_arc_costs(graph_cost: np.ndarray, acoustic_cost: np.ndarray, word: np.
     if word_ins_penalty != 0.0:
         g = penalised_costs(g, word, word_ins_penalty)
     return g + scale_costs(acoustic_cost, acoustic_scale)
+
+
+def valid_weights(graph: np.ndarray, acoustic: np.ndarray) -> np.ndarray:
+    """bool [n]: which (graph, acoustic) pairs are weights Kaldi accepts (``LatticeWeight::Member``):
+    no NaN, no -inf, and +inf only in both parts (Zero: a non-final state's final weight)."""
+    with np.errstate(invalid="ignore"):
+        ok = (graph > -INF) & (acoustic > -INF)  # False for NaN too
+    return ok & (np.isposinf(graph) == np.isposinf(acoustic))
+
+
+def check_weights(where: str, graph: np.ndarray, acoustic: np.ndarray, final_graph: np.ndarray,
+                  final_acoustic: np.ndarray) -> None:
+    """Raise LatticeFormatError naming the first arc or final weight Kaldi would not accept."""
+    for what, g, a in (("arc", graph, acoustic), ("final weight of state", final_graph, final_acoustic)):
+        bad = np.flatnonzero(~valid_weights(g, a))
+        if len(bad):
+            i = int(bad[0])
+            raise LatticeFormatError(
+                f"{where}: {what} {i} has weight ({g[i]}, {a[i]}): NaN, -inf or a half-infinite weight "
+                f"(Kaldi's lattice weights are finite, or +inf in both parts)")
