@@ -41,16 +41,15 @@ def _id(tok: str) -> int:
 
 
 def _float(tok: str) -> float:
-    """A cost as Kaldi stores it (float32): a decimal number or +-Infinity (NaN and -inf are
-    parsed here and rejected with the other weight checks)."""
+    """A cost: a decimal number or +-Infinity (NaN and -inf are parsed here and rejected with the
+    other weight checks)."""
     if tok in _SPECIAL:
         return _SPECIAL[tok]
     if tok.lower() in ("nan", "-nan", "+nan"):
         return float("nan")
     if not _REAL.match(tok):
         raise ValueError(f"{tok!r} is not a number")
-    with np.errstate(over="ignore"):
-        return float(np.float32(float(tok)))
+    return float(tok)
 
 
 def _weight(tok: str) -> tuple[float, float, list[int]]:

@@ -57,7 +57,8 @@ class Lattice:
 
     Invariants, true of every Lattice: states ``0..num_states-1`` in topological order with start
     state 0 (``src < dst`` for every arc); arcs grouped by ``src`` (stable); every array has the length
-    given below; word ids >= 0; at least one final state.
+    given below; word ids >= 0; at least one final state. (The readers also reject weights Kaldi
+    would not accept: see :func:`kaldi_mpq.lattice.weights.check_weights`.)
 
     Lattices are immutable: no field is reassigned after construction and no array is written
     into (arrays read in bulk are read-only numpy views), so a lattice and those derived from it
@@ -195,21 +196,17 @@ class Lattice:
             raise LatticeFormatError(f"{where}: negative word id {int(word.min())}")
         if not np.isfinite(final_graph + final_acoustic).any():
             raise LatticeFormatError(f"{where}: no final state")
-        alignments = Alignments(ali_offsets, ali_data, final_ali_offsets, final_ali_data)
         grouped = a == 0 or bool(np.all(src[1:] >= src[:-1]))
-        if start == 0 and grouped and (a == 0 or bool(np.all(src < dst))):
-            return cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, final_graph,
-                       final_acoustic, alignments, state_frames, header)
+        sorted_ = start == 0 and grouped and (a == 0 or bool(np.all(src < dst)))
         if not grouped:  # arcs given in any order: group by source, keeping their order
             perm = np.argsort(src, kind="stable")
             src, dst, word = src[perm], dst[perm], word[perm]
             graph_cost, acoustic_cost = graph_cost[perm], acoustic_cost[perm]
-            alignments = alignments._replace(**dict(zip(("ali_offsets", "ali_data"),
-                                                        take_csr(ali_offsets, ali_data, perm))))
+            ali_offsets, ali_data = take_csr(ali_offsets, ali_data, perm)
             header = None
-        order = topological_order(num_states, src, dst, start, where)
-        return _renumber(cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, final_graph,
-                             final_acoustic, alignments, state_frames, header), order)
+        lat = cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, final_graph, final_acoustic,
+                  Alignments(ali_offsets, ali_data, final_ali_offsets, final_ali_data), state_frames, header)
+        return lat if sorted_ else _renumber(lat, topological_order(num_states, src, dst, start, where))
 
     def replace(self, **changes: Any) -> "Lattice":
         """A copy with the given fields changed, sharing every other array; unchecked (the changes
@@ -254,25 +251,11 @@ class Lattice:
         """False while a reader's deferred alignments have not been needed yet."""
         return type(self._alignments) is Alignments
 
-    @property
-    def ali_offsets(self) -> np.ndarray:
-        """int64 [A+1]."""
-        return self.alignments.ali_offsets
-
-    @property
-    def ali_data(self) -> np.ndarray:
-        """int32: transition ids of all arcs, concatenated."""
-        return self.alignments.ali_data
-
-    @property
-    def final_ali_offsets(self) -> np.ndarray:
-        """int64 [S+1]."""
-        return self.alignments.final_ali_offsets
-
-    @property
-    def final_ali_data(self) -> np.ndarray:
-        """int32: transition ids of all final weights, concatenated."""
-        return self.alignments.final_ali_data
+    ali_offsets = property(lambda self: self.alignments.ali_offsets, doc="int64 [A+1]")
+    ali_data = property(lambda self: self.alignments.ali_data, doc="int32: the arcs' transition ids, concatenated")
+    final_ali_offsets = property(lambda self: self.alignments.final_ali_offsets, doc="int64 [S+1]")
+    final_ali_data = property(lambda self: self.alignments.final_ali_data,
+                              doc="int32: the final weights' transition ids, concatenated")
 
     @property
     def is_final(self) -> np.ndarray:
