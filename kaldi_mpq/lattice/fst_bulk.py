@@ -137,7 +137,7 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0) | ~valid_weights(fg, fa)
     np.maximum(nper, 0, out=nper)
     recorded = np.where(nper == 1, 0, nper)  # the scan records the arcs of states with several
-    bad_lat = ~np.logical_or.reduceat(np.isfinite(fg + fa), state_off[:-1])  # no final state
+    bad_lat = ~np.logical_or.reduceat(np.isfinite(fg) & np.isfinite(fa), state_off[:-1])  # no final state
     bad_lat |= np.add.reduceat(recorded, state_off[:-1]) != np.asarray(scan.multi_arcs)
     take = min(_first(bad_state, lat_of_state, n), _first(bad_lat, None, n))
     if take == 0:

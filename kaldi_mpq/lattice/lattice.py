@@ -194,7 +194,7 @@ class Lattice:
             raise LatticeFormatError(f"{where}: arc to or from a state outside 0..{num_states - 1}")
         if a and word.min() < 0:
             raise LatticeFormatError(f"{where}: negative word id {int(word.min())}")
-        if not np.isfinite(final_graph + final_acoustic).any():
+        if not (np.isfinite(final_graph) & np.isfinite(final_acoustic)).any():
             raise LatticeFormatError(f"{where}: no final state")
         grouped = a == 0 or bool(np.all(src[1:] >= src[:-1]))
         sorted_ = start == 0 and grouped and (a == 0 or bool(np.all(src < dst)))
