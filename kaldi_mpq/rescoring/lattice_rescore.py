@@ -102,11 +102,16 @@ class _Expansion:
     def __init__(self, lat: Lattice, cfg: LatticeRescoreConfig, ref0: tuple[int, int], graph_scale: float):
         self.lat, self.cfg, self.graph_scale = lat, cfg, graph_scale
         n = lat.num_states
-        self.first_arc = lat.arc_offsets  # arcs are grouped by source state
-        self.degree = np.diff(self.first_arc).tolist()
+        # the input lattice as Python lists: the expansion reads it one arc at a time
+        self.first_arc = lat.arc_offsets.tolist()  # arcs are grouped by source state
+        self.degree = np.diff(lat.arc_offsets).tolist()
+        self.word, self.dst = lat.word.tolist(), lat.dst.tolist()
+        self.graph, self.acoustic = lat.graph_cost.tolist(), lat.acoustic_cost.tolist()
+        self.final_graph, self.final_acoustic = lat.final_graph.tolist(), lat.final_acoustic.tolist()
         self.arc_cost = lat.graph_cost + cfg.acwt * lat.acoustic_cost
         self.final_cost = lat.final_graph + cfg.acwt * lat.final_acoustic
-        self.beta = _backward_costs(lat, self.arc_cost, self.final_cost) if n else np.zeros(0)
+        self.beta_costs = _backward_costs(lat, self.arc_cost, self.final_cost) if n else np.zeros(0)
+        self.beta = self.beta_costs.tolist()
         self.keys: dict[tuple[int, tuple[int, ...]], int] = {}
         self.in_state: list[int] = []
         self.hist: list[tuple[int, ...]] = []
@@ -120,7 +125,7 @@ class _Expansion:
         self.walk_from: Optional[int] = None  # where completion starts once the budget ran out
         self.walk: Optional[int] = None  # the state being completed
         self._continuation: Optional[tuple[list[int], int]] = None
-        self.done = n == 0 or not np.isfinite(self.beta[0])
+        self.done = n == 0 or not math.isfinite(self.beta[0])
         if not self.done:
             self.state(0, (), 0.0, ref0)
 
@@ -149,8 +154,8 @@ class _Expansion:
         """Add the output arc for input arc ``a`` from ``q`` with new graph cost ``g``; True if it
         created a state (whose LM state is ``ref``)."""
         n_before = len(self.in_state)
-        alpha = self.alpha[q] + g + self.cfg.acwt * self.lat.acoustic_cost[a]
-        dst = self.state(int(self.lat.dst[a]), hist, alpha, ref)
+        alpha = self.alpha[q] + g + self.cfg.acwt * self.acoustic[a]
+        dst = self.state(self.dst[a], hist, alpha, ref)
         self.arcs.append((q, dst, a, g))
         if self.walk is not None:
             self.walk = dst
@@ -159,22 +164,22 @@ class _Expansion:
     def set_final(self, q: int, g: float) -> None:
         """``q`` is final with new graph cost ``g``."""
         self.final[q] = g
-        total = self.alpha[q] + g + self.cfg.acwt * self.lat.final_acoustic[self.in_state[q]]
+        total = self.alpha[q] + g + self.cfg.acwt * self.final_acoustic[self.in_state[q]]
         self.best_final = min(self.best_final, total)
 
     def queries(self) -> list[tuple[int, int]]:
         """This round's LM queries (see the class docstring); sets :attr:`done` when finished."""
         if self.walk_from is None:
             out: list[tuple[int, int]] = []
-            lat = self.lat
+            word, graph = self.word, self.graph
             for q in self._pop():
                 s = self.in_state[q]
                 for a in range(self.first_arc[s], self.first_arc[s + 1]):
-                    if lat.word[a] == 0:  # epsilon: no LM, same history and LM state
-                        self.add_arc(q, a, float(self.graph_scale * lat.graph_cost[a]), self.hist[q], self.lm_ref[q])
+                    if word[a] == 0:  # epsilon: no LM, same history and LM state
+                        self.add_arc(q, a, self.graph_scale * graph[a], self.hist[q], self.lm_ref[q])
                     else:
                         out.append((q, a))
-                if np.isfinite(lat.final_graph[s]):
+                if math.isfinite(self.final_graph[s]):
                     out.append((q, -1))
             if out or self.walk_from is None:
                 return out
@@ -222,10 +227,9 @@ class _Expansion:
         """(next input arc of each state on its best way to the end, -1 where stopping is best; the
         most arcs any such way takes)."""
         if self._continuation is None:
-            lat = self.lat
-            cand = (self.arc_cost + self.beta[lat.dst]).tolist()
-            off, dst, fin = self.first_arc.tolist(), lat.dst.tolist(), self.final_cost.tolist()
-            n = lat.num_states
+            cand = (self.arc_cost + self.beta_costs[self.lat.dst]).tolist()
+            off, dst, fin = self.first_arc, self.dst, self.final_cost.tolist()
+            n = self.lat.num_states
             nxt, depth = [-1] * n, [0] * n
             for s in range(n - 1, -1, -1):
                 best = fin[s]
@@ -243,15 +247,14 @@ class _Expansion:
             self.walk, self.done = None, True
             return []
         nxt = self._continuations()[0]
-        lat = self.lat
         while True:
             q = self.walk
             a = nxt[self.in_state[q]]
             if a < 0:
                 return [(q, -1)]
-            if lat.word[a] != 0:
+            if self.word[a] != 0:
                 return [(q, a)]
-            self.add_arc(q, a, float(self.graph_scale * lat.graph_cost[a]), self.hist[q], self.lm_ref[q])
+            self.add_arc(q, a, self.graph_scale * self.graph[a], self.hist[q], self.lm_ref[q])
 
 
 def _backward_costs(lat: Lattice, arc_cost: np.ndarray, final_cost: np.ndarray) -> np.ndarray:
@@ -306,22 +309,19 @@ def _rescore_group(lattices, lms: RescoringLMs, rule: GraphCost, cfg: LatticeRes
         order = np.argsort(refs[:, 0], kind="stable")
         queries = [queries[j] for j in order]
         refs = refs[order]
-        words = np.array(
-            [exps[i].lat.word[a] if a >= 0 else eos for i, _, a in queries], dtype=np.int64
-        )
+        words = np.array([exps[i].word[a] if a >= 0 else eos for i, _, a in queries], dtype=np.int64)
         scored = [st.lm.advance(st.gather(refs), words) for st in stores]
-        delta = rule.word_terms(*(lp for lp, _ in scored))
+        delta = np.asarray(rule.word_terms(*(lp for lp, _ in scored)), dtype=np.float64).tolist()
         created: list[int] = []
         chunk = len(stores[0].chunks)
+        scale = rule.graph_scale
         for j, (i, q, a) in enumerate(queries):
             ex = exps[i]
-            lat = ex.lat
             if a < 0:
-                ex.set_final(q, float(rule.graph_scale * lat.final_graph[ex.in_state[q]] + delta[j]))
+                ex.set_final(q, scale * ex.final_graph[ex.in_state[q]] + delta[j])
                 continue
-            g = rule.graph_scale * lat.graph_cost[a] + delta[j]
-            hist = (ex.hist[q] + (int(lat.word[a]),))[-keep:] if keep else ()
-            if ex.add_arc(q, a, float(g), hist, (chunk, len(created))):
+            hist = (ex.hist[q] + (ex.word[a],))[-keep:] if keep else ()
+            if ex.add_arc(q, a, scale * ex.graph[a] + delta[j], hist, (chunk, len(created))):
                 created.append(j)
         idx = np.asarray(created, dtype=np.int64)
         for st, (_, new_states) in zip(stores, scored):
