@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from kaldi_mpq.lattice.io import read_lattices
-from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
-from kaldi_mpq.nbest.lattices import lattice_to_nbest
+from kaldi_mpq.nbest.lattice_roundtrip import nbest_from_lattice
 from kaldi_mpq.nbest.nbest import all_sentences
 from kaldi_mpq.nbest.prefix import Trie, score_with_prefix_tree
-from kaldi_mpq.parallel import read_num_jobs
+from kaldi_mpq.rescoring.decode_dir import job_list, job_path, read_num_jobs
+from kaldi_mpq.rescoring.lattice_rescore import LatticeRescoreConfig, rescore_lattices
 from kaldi_mpq.text.symbols import SymbolTable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaldi-lattices-tagalog-tri3a"
@@ -48,7 +48,7 @@ def load(args):
 
 def read_tagalog_lattices():
     dec = DATA / "exp/tri3a/decode"
-    return [lat for j in range(1, read_num_jobs(dec) + 1) for lat in read_lattices(f"ark:{dec}/lat.{j}.gz")]
+    return [lat for j in job_list(read_num_jobs(dec)) for lat in read_lattices(f"ark:{job_path(dec, j)}")]
 
 
 def sharing_bound(ns, acwt: float) -> None:
@@ -58,7 +58,7 @@ def sharing_bound(ns, acwt: float) -> None:
     print("| N | hypotheses | scored tokens | prefix-tree nodes | bound (tokens / nodes) |")
     print("|---|---|---|---|---|")
     for n in ns:
-        sents = all_sentences([lattice_to_nbest(lat, n, acwt) for lat in lats])
+        sents = all_sentences([nbest_from_lattice(lat, n, acwt) for lat in lats])
         tokens = sum(len(s) + 1 for s in sents)
         nodes = Trie(sorted(sents)).num_nodes - 1
         print(f"| {n} | {len(sents):,} | {tokens:,} | {nodes:,} | {tokens / nodes:.2f} |")
@@ -85,7 +85,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     lm = load(args)
     lats = read_tagalog_lattices()
-    lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lats] * args.repeat
+    lists = [nbest_from_lattice(lat, args.n, args.acwt) for lat in lats] * args.repeat
     sents = all_sentences(lists)
     n_words = sum(len(s) + 1 for s in sents)
 

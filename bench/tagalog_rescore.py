@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
-from kaldi_mpq.nbest.lattices import lattice_to_nbest, nbest_to_lattice
+from kaldi_mpq.nbest.lattice_roundtrip import nbest_from_lattice, nbest_to_lattice
 from kaldi_mpq.nbest.nbest import all_sentences
 from kaldi_mpq.nbest.prefix import score_with_prefix_tree
 from kaldi_mpq.nbest.rescore import NbestScores, apply_scores, score_nbest
 from kaldi_mpq.ngram.arpa import NgramLM
 from kaldi_mpq.ngram.interpolate import combine_logprobs
 from kaldi_mpq.ngram.train import train_arpa
-from kaldi_mpq.scoring.decode_dir import read_decode_lattices
+from kaldi_mpq.rescoring.decode_dir import read_decode_lattices
+from kaldi_mpq.rescoring.lattice_rescore import LatticeRescoreConfig, rescore_lattices
 from kaldi_mpq.scoring.kaldi_wer import compute_wer
 from kaldi_mpq.scoring.sweep import lattice_hypotheses, tune_on_dev
 from kaldi_mpq.scoring.transcripts import Transcripts, read_transcripts
@@ -130,7 +130,7 @@ def main() -> None:
     old, honest = NgramLM.from_file(all_path, symbols), NgramLM.from_file(honest_path, symbols)
     neural = {name: load_lm(path, words=DATA / "data/lang/words.txt", device="cpu")
               for name, path in (x.split("=", 1) for x in args.lm)}
-    lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lats]
+    lists = [nbest_from_lattice(lat, args.n, args.acwt) for lat in lats]
     print(f"leak check ({args.n}-best at acwt {args.acwt}):")
     leak_check(lists, {"3gram_all": old, "3gram_without_test": honest})
 

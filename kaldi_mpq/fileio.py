@@ -101,3 +101,26 @@ def atomic_dir(path: Pathlike, keep_other_entries: bool = False) -> Iterator[Pat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_temporaries(path: Pathlike) -> list[Path]:
+    """Remove what interrupted :func:`atomic_write` / :func:`atomic_dir` calls for ``path`` left beside
+    it (a killed process cannot clean up after itself); returns what was removed.
+
+    Only call this when no other process is writing ``path`` at the same time.
+    """
+    import glob
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*")
+             if p.name.endswith(".tmp") or p.name == f".{path.name}.old"]
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return stale
+

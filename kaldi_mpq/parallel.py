@@ -1,12 +1,10 @@
-"""JOB splitting for decode dirs and a local runner, used when Kaldi's ``utils/run.pl`` is absent.
+"""Running work in parallel: Kaldi-style JOB arrays run locally when ``utils/run.pl`` is absent, and a
+map over processes.
 
-A Kaldi decode dir is split in ``num_jobs`` parts, ``lat.1.gz`` ... ``lat.N.gz``; each job of a
-rescoring run reads one part and writes the same-numbered part of the output dir::
-
-    exp/tri3a/decode/num_jobs      "16"
-    exp/tri3a/decode/lat.3.gz      job 3's lattices
-
-In process, :func:`parallel_map` has lhotse's map-like shape: ``parallel_map(fn, items, num_jobs=4)``.
+Kaldi's job contract: job numbers are 1..N and every ``JOB`` in a command line and its log name
+becomes the job's number (the decode-dir layout a job reads and writes, ``lat.JOB.gz`` and
+``num_jobs``, is :mod:`kaldi_mpq.rescoring.decode_dir`'s). In process, :func:`parallel_map` has
+lhotse's map-like shape: ``parallel_map(fn, items, num_jobs=4)``.
 """
 
 from __future__ import annotations
@@ -15,50 +13,15 @@ import concurrent.futures
 import logging
 import subprocess
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from kaldi_mpq.errors import KaldiMpqError
-from kaldi_mpq.fileio import Pathlike, atomic_write
+from kaldi_mpq.fileio import Pathlike
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def read_num_jobs(decode_dir: Pathlike) -> int:
-    """The job count of a decode dir (its ``num_jobs`` file).
-
-    Raises:
-        KaldiMpqError: the file is missing or does not hold one positive integer.
-    """
-    path = Path(decode_dir) / "num_jobs"
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        raise KaldiMpqError(f"{path}: missing (is {decode_dir} a Kaldi decode dir?)") from None
-    if not text.isdigit() or int(text) < 1:
-        raise KaldiMpqError(f"{path}:1: expected a positive integer, got {text[:40]!r}")
-    return int(text)
-
-
-def write_num_jobs(decode_dir: Pathlike, num_jobs: int) -> None:
-    with atomic_write(Path(decode_dir) / "num_jobs") as f:
-        f.write(f"{num_jobs}\n")
-
-
-def job_path(decode_dir: Pathlike, job: int, pattern: str = "lat.{job}.gz") -> Path:
-    """``decode_dir/lat.JOB.gz`` for one job (1-based, as Kaldi's JOB)."""
-    return Path(decode_dir) / pattern.format(job=job)
-
-
-def job_list(num_jobs: int, job: Optional[int] = None) -> list[int]:
-    """All jobs ``1..num_jobs``, or just ``job`` after checking it is one of them."""
-    if job is None:
-        return list(range(1, num_jobs + 1))
-    if not 1 <= job <= num_jobs:
-        raise KaldiMpqError(f"--job {job} is outside 1..{num_jobs}")
-    return [job]
 
 
 def split_evenly(items: Sequence[T], num_parts: int) -> list[list[T]]:

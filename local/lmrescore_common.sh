@@ -1,6 +1,10 @@
 # Shared body of local/lmrescore_nbest.sh and local/lmrescore_lattice.sh (sourced, not run).
-# Expects: mode, cmd, max_parallel, old_lm, ngram, acwt, weight, interpolation, device, here; optional
-# extra_opts function printing mode-specific options.
+# Expects: mode (the kaldi-mpq command), here, and passthrough: the names of the command's options as
+# variables. Options the user set are passed on as --name value; the others are left out, so the
+# command's own defaults apply. --cmd and --max-parallel are the wrapper's own (see run_jobs.sh).
+cmd=run.pl
+max_parallel=4
+for var in $passthrough; do printf -v "$var" '%s' ""; done
 . "$here/parse_options.sh"
 if [ $# -ne 4 ]; then
   sed -n '2,/^set -euo/p' "$0" | grep -v '^set' | sed 's/^# \{0,1\}//' >&2
@@ -9,15 +13,10 @@ fi
 lm=$1; words=$2; in_dir=$3; out_dir=$4
 [ -f "$in_dir/num_jobs" ] || { echo "$0: $in_dir/num_jobs missing (not a Kaldi decode dir?)" >&2; exit 1; }
 nj=$(cat "$in_dir/num_jobs")
-if [ -z "$interpolation" ]; then
-  if [ -n "$old_lm" ]; then interpolation=linear; else interpolation=log-linear; fi
-fi
-opts=(--lm "$lm" --words "$words" --acwt "$acwt" --weight "$weight" --interpolation "$interpolation")
-[ -n "$old_lm" ] && opts+=(--old-lm "$old_lm")
-[ -n "${ngram:-}" ] && opts+=(--ngram "$ngram")
-[ -n "$device" ] && opts+=(--device "$device")
-if declare -F extra_opts > /dev/null; then read -r -a more <<< "$(extra_opts)"; opts+=("${more[@]}"); fi
-if [ "${n:-}" != "" ]; then opts+=(--n "$n"); fi
+opts=(--lm "$lm" --words "$words")
+for var in $passthrough; do
+  if [ -n "${!var}" ]; then opts+=("--${var//_/-}" "${!var}"); fi
+done
 mkdir -p "$out_dir/log"
 echo "$0: $mode of $in_dir ($nj jobs) -> $out_dir"
 . "$here/run_jobs.sh"

@@ -19,6 +19,16 @@ def _bash(script: str, tmp_path, path_prefix: str = "") -> subprocess.CompletedP
                           capture_output=True, text=True, cwd=tmp_path, env=env)
 
 
+def recording_program(tmp_path, name: str) -> Path:
+    """``tmp_path/bin/name``, a program that appends its arguments to ``tmp_path/calls``; returns the dir."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / name
+    fake.write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/calls\n')
+    fake.chmod(0o755)
+    return bin_dir
+
+
 def test_run_jobs_here_names_the_failed_jobs(tmp_path):
     out = _bash("cmd=run.pl; max_parallel=2; "
                 "run_jobs 5 log/x.JOB.log bash -c 'echo out JOB; [ JOB != 3 ] && [ JOB != 5 ]'", tmp_path)
@@ -30,11 +40,7 @@ def test_run_jobs_here_names_the_failed_jobs(tmp_path):
 
 
 def test_run_jobs_uses_the_launcher_when_found(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "queue.pl"
-    fake.write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/calls\n')
-    fake.chmod(0o755)
+    bin_dir = recording_program(tmp_path, "queue.pl")
     out = _bash("cmd='queue.pl --mem 2G'; run_jobs 4 log/r.JOB.log kaldi-mpq x --job JOB; "
                 "run_jobs 1 log/s.log kaldi-mpq score", tmp_path, f"{bin_dir}:")
     assert out.returncode == 0, out.stderr
@@ -61,3 +67,32 @@ def test_lmrescore_nbest_script_on_a_decode_dir(shared_data, tmp_path):
         with gzip.open(tmp_path / "out" / f"lat.{j}.gz", "rb") as f:
             assert f.read(64)  # a non-empty Kaldi archive
         assert (tmp_path / "out" / "log" / f"rescore.{j}.log").exists()
+
+
+def test_lmrescore_wrappers_pass_only_the_options_given(tmp_path):
+    """The wrappers restate no defaults of the CLI: unset options are left to `kaldi-mpq`."""
+    bin_dir = recording_program(tmp_path, "kaldi-mpq")
+    decode = tmp_path / "decode"
+    decode.mkdir()
+    (decode / "num_jobs").write_text("2\n")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def calls(script, *options):
+        (tmp_path / "calls").unlink(missing_ok=True)
+        out = subprocess.run(["bash", str(LOCAL / script), "--cmd", "no-such-launcher.pl", *options, "lm",
+                              "words.txt", str(decode), str(tmp_path / "out")], capture_output=True, text=True,
+                             env=env, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return sorted((tmp_path / "calls").read_text().splitlines())
+
+    base = f"--lm lm --words words.txt --job {{}} {decode} {tmp_path / 'out'}"
+    assert calls("lmrescore_nbest.sh") == [f"nbest-rescore {base.format(j)}" for j in (1, 2)]
+    assert calls("lmrescore_lattice.sh") == [f"lattice-rescore {base.format(j)}" for j in (1, 2)]
+    given = calls("lmrescore_lattice.sh", "--max-arcs", "5000", "--weight=0.3", "--old-lm", "lm.arpa")
+    assert given[0] == ("lattice-rescore --lm lm --words words.txt --old-lm lm.arpa --weight 0.3 --max-arcs 5000 "
+                        f"--job 1 {decode} {tmp_path / 'out'}")
+    assert calls("lmrescore_nbest.sh", "--n", "7", "--interpolation", "linear")[1].startswith(
+        "nbest-rescore --lm lm --words words.txt --n 7 --interpolation linear --job 2")
+    bad = subprocess.run(["bash", str(LOCAL / "lmrescore_nbest.sh"), "--max-arcs", "5", "lm", "words.txt",
+                          str(decode), str(tmp_path / "out")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 1 and "invalid option --max-arcs" in bad.stderr

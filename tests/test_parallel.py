@@ -7,9 +7,8 @@ import sys
 import pytest
 
 from kaldi_mpq.errors import KaldiMpqError
-from kaldi_mpq.parallel import (
-    job_list, job_path, parallel_map, read_num_jobs, run_jobs, split_evenly, write_num_jobs,
-)
+from kaldi_mpq.parallel import parallel_map, run_jobs, split_evenly
+from kaldi_mpq.rescoring.decode_dir import job_list, job_path, read_num_jobs, write_num_jobs
 
 
 def _square(x: int) -> int:

@@ -16,27 +16,28 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import positive_beam, positive_int
 from kaldi_mpq.bin.nbest_rescore import add_common_arguments
-from kaldi_mpq.lattice.rescore import LatticeRescoreConfig
+from kaldi_mpq.rescoring.lattice_rescore import LatticeRescoreConfig
 
 _DEFAULTS = LatticeRescoreConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--max-ngram-order", type=int, default=_DEFAULTS.max_ngram_order,
+    parser.add_argument("--max-ngram-order", type=positive_int, default=_DEFAULTS.max_ngram_order,
                         help="n-gram history approximation order")
-    parser.add_argument("--lattice-prune-beam", type=float, default=_DEFAULTS.beam, help="pruning beam")
-    parser.add_argument("--max-arcs", type=int, default=_DEFAULTS.max_arcs, help="arc budget per lattice")
-    parser.add_argument("--batch-lattices", type=int, default=_DEFAULTS.batch_lattices,
+    parser.add_argument("--lattice-prune-beam", type=positive_beam, default=_DEFAULTS.beam, help="pruning beam")
+    parser.add_argument("--max-arcs", type=positive_int, default=_DEFAULTS.max_arcs,
+                        help="arcs per output lattice, at most (or the input's best path, if longer)")
+    parser.add_argument("--batch-lattices", type=positive_int, default=_DEFAULTS.batch_lattices,
                         help="lattices expanded together (bounds memory)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from kaldi_mpq.lattice.rescore import rescore_lattices
-    from kaldi_mpq.lattice.rescore_dir import load_rescoring_lms, rescore_decode_dir
-    from kaldi_mpq.nbest.rescore import check_settings
-    from kaldi_mpq.ngram.arpa import load_ngram
+    from kaldi_mpq.rescoring.core import check_settings, load_rescoring_lms
+    from kaldi_mpq.rescoring.lattice_rescore import rescore_lattices
+    from kaldi_mpq.rescoring.rescore_dir import rescore_decode_dir
 
     check_settings(args.old_lm is not None, args.weight, args.interpolation, args.ngram is not None)
     cfg = LatticeRescoreConfig(
@@ -44,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         max_ngram_order=args.max_ngram_order, beam=args.lattice_prune_beam, max_arcs=args.max_arcs,
         batch_lattices=args.batch_lattices,
     )
-    lm, old = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device)
-    ngram = load_ngram(args.ngram, lm.symbols) if args.ngram else None
-    rescore_decode_dir(args.in_dir, args.out_dir, lambda lats: rescore_lattices(lats, lm, old, cfg, ngram), args.job)
+    lms = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device, args.ngram)
+    rescore_decode_dir(args.in_dir, args.out_dir,
+                       lambda lats: rescore_lattices(lats, lms.lm, lms.old, cfg, lms.ngram), args.job)
     return 0

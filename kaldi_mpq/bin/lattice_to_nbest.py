@@ -9,7 +9,7 @@ Output weights are Kaldi's: not the original weights but the scaled ones scaled 
 left in; each output arc is a word arc plus the epsilon arcs that follow it (alignments
 concatenated, weights summed in float32); with ``--n`` > 1 the path starts with an epsilon arc of
 weight 0 when its first arc has a word, and its final weight is moved onto the last arc (the final
-state gets 0,0). See :mod:`kaldi_mpq.lattice.nbest_lattices` for the details.
+state gets 0,0). See :mod:`kaldi_mpq.lattice.kaldi_nbest` for the details.
 
 ``--word-ins-penalty`` (not an option of Kaldi's ``lattice-to-nbest``) acts as
 ``lattice-add-penalty`` before it: the penalty stays in the output graph costs. The n entries are
@@ -21,17 +21,18 @@ from __future__ import annotations
 import argparse
 import logging
 
+from kaldi_mpq.bin.argtypes import finite_float, positive_int
 from kaldi_mpq.lattice.io import ReadStats, add_skip_bad_arguments, read_lattices_for_command, write_lattices
-from kaldi_mpq.lattice.nbest_lattices import kaldi_nbest_lattices
+from kaldi_mpq.lattice.kaldi_nbest import lattice_to_nbest
 
 logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=1, help="number of distinct paths")
-    parser.add_argument("--acoustic-scale", type=float, default=1.0, help="scale of acoustic costs")
-    parser.add_argument("--lm-scale", type=float, default=1.0, help="scale of graph (LM) costs")
-    parser.add_argument("--word-ins-penalty", type=float, default=0.0,
+    parser.add_argument("--n", type=positive_int, default=1, help="number of distinct paths")
+    parser.add_argument("--acoustic-scale", type=finite_float, default=1.0, help="scale of acoustic costs")
+    parser.add_argument("--lm-scale", type=finite_float, default=1.0, help="scale of graph (LM) costs")
+    parser.add_argument("--word-ins-penalty", type=finite_float, default=0.0,
                         help="added to the graph cost of each word first, as lattice-add-penalty does")
     add_skip_bad_arguments(parser)
     parser.add_argument("lattice_rspecifier")
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     def nbest_lattices():
         nonlocal paths
         for lat in read_lattices_for_command(args.lattice_rspecifier, args.skip_bad, stats):
-            out = kaldi_nbest_lattices(lat, args.n, args.acoustic_scale, args.lm_scale, args.word_ins_penalty)
+            out = lattice_to_nbest(lat, args.n, args.acoustic_scale, args.lm_scale, args.word_ins_penalty)
             if not out:
                 logger.warning("Possibly empty lattice for utterance-id %s (no N-best entries)", lat.key)
                 stats.failed += 1

@@ -18,50 +18,47 @@ each list is written back as a lattice (lat.JOB.gz, num_jobs) so Kaldi's scoring
 from __future__ import annotations
 
 import argparse
+import functools
 
-from kaldi_mpq.nbest.lattices import DEFAULT_N
+from kaldi_mpq.bin.argtypes import non_negative_float, positive_int, unit_float
+from kaldi_mpq.nbest.lattice_roundtrip import DEFAULT_N
 from kaldi_mpq.nbest.prefix import DEFAULT_MAX_BATCH
-from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT, INTERPOLATIONS
+from kaldi_mpq.ngram.interpolate import DEFAULT_WEIGHT, INTERPOLATIONS
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``lattice-rescore``."""
     parser.add_argument("in_dir", help="input decode dir (lat.JOB.gz, num_jobs)")
-    parser.add_argument("out_dir", help="output decode dir")
+    parser.add_argument("out_dir", help="output decode dir (jobs already written there are not redone)")
     parser.add_argument("--lm", required=True, help="neural LM checkpoint dir (or packed quantized LM)")
     parser.add_argument("--words", required=True, help="the lang dir's words.txt (must equal the LM's)")
     parser.add_argument("--old-lm", help="ARPA of the first-pass n-gram LM to remove and interpolate with")
     parser.add_argument("--ngram", help="ARPA of another n-gram LM to interpolate with instead of --old-lm "
                         "(which is then only removed)")
-    parser.add_argument("--acwt", type=float, default=0.1, help="acoustic scale")
-    parser.add_argument("--weight", type=float, default=DEFAULT_WEIGHT, help="weight of the neural LM")
-    parser.add_argument("--interpolation", default=DEFAULT_INTERPOLATION, choices=INTERPOLATIONS,
-                        help="per-word linear mix of probabilities, or log-linear (Kaldi's --weight)")
-    parser.add_argument("--job", type=int, help="only this job (1-based), as in $cmd JOB=1:$nj")
+    parser.add_argument("--acwt", type=non_negative_float, default=0.1, help="acoustic scale")
+    parser.add_argument("--weight", type=unit_float, default=DEFAULT_WEIGHT, help="weight of the neural LM")
+    parser.add_argument("--interpolation", choices=INTERPOLATIONS,
+                        help="per-word linear mix of probabilities, or log-linear (Kaldi's --weight); "
+                        "default: linear with --old-lm, else log-linear with the graph cost")
+    parser.add_argument("--job", type=positive_int, help="only this job (1-based), as in $cmd JOB=1:$nj")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when present)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument("--n", type=int, default=DEFAULT_N, help="hypotheses per utterance")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+    parser.add_argument("--n", type=positive_int, default=DEFAULT_N, help="hypotheses per utterance")
+    parser.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
                         help="hypotheses per prefix tree (bounds memory)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from kaldi_mpq.lattice.rescore_dir import load_rescoring_lms, rescore_decode_dir
-    from kaldi_mpq.nbest.lattices import lattice_to_nbest, nbest_to_lattice
-    from kaldi_mpq.nbest.rescore import check_settings, rescore_nbest
-    from kaldi_mpq.ngram.arpa import load_ngram
+    from kaldi_mpq.nbest.rescore import rescore_lattice_nbest
+    from kaldi_mpq.rescoring.core import check_settings, load_rescoring_lms
+    from kaldi_mpq.rescoring.rescore_dir import rescore_decode_dir
 
     check_settings(args.old_lm is not None, args.weight, args.interpolation, args.ngram is not None)
-    lm, old = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device)
-    ngram = load_ngram(args.ngram, lm.symbols) if args.ngram else None
-
-    def rescore(lattices):
-        lists = [lattice_to_nbest(lat, args.n, args.acwt) for lat in lattices]
-        new = rescore_nbest(lists, lm, old, args.weight, args.interpolation, args.max_batch, ngram)
-        return [nbest_to_lattice(nb) for nb in new]
-
+    lms = load_rescoring_lms(args.lm, args.words, args.old_lm, args.device, args.ngram)
+    rescore = functools.partial(rescore_lattice_nbest, lms=lms, n=args.n, acwt=args.acwt, weight=args.weight,
+                                interpolation=args.interpolation, max_batch=args.max_batch)
     rescore_decode_dir(args.in_dir, args.out_dir, rescore, args.job)
     return 0

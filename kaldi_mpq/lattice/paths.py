@@ -257,7 +257,7 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     heuristic; equal costs in the order found, arcs in order) and a path whose word sequence was
     already output is skipped, so the result is the n best *distinct word sequences* whether or not
     the lattice is determinized (on a determinized lattice, as Kaldi's decoders write them, these are
-    the paths of Kaldi's ``lattice-to-nbest``; :mod:`kaldi_mpq.lattice.nbest_lattices` writes them as
+    the paths of Kaldi's ``lattice-to-nbest``; :mod:`kaldi_mpq.lattice.kaldi_nbest` writes them as
     it does). The first entry is the best path.
 
     Two rules keep the search within ``n`` expansions per state (memory O(n x arcs)) however many

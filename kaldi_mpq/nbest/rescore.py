@@ -1,20 +1,12 @@
 """N-best rescoring: remove the old n-gram LM from the graph costs, add the new (interpolated) LM.
 
-With an old LM (the first-pass n-gram, as Kaldi's ``lattice-lmrescore --lm-scale=-1`` removes it)::
+The graph-cost rule is the rescoring core's (:class:`kaldi_mpq.rescoring.core.GraphCost`), summed
+over each hypothesis' words and ``</s>``::
 
-    graph' = graph + log P_old(words) - log P_new(words)
-    log P_new(w | h) = interpolation of log P_lm(w | h) and log P_old(w | h), word by word
+    graph' = graph + log P_old(words) - log P_new(words)          (old LM given)
+    graph' = (1 - weight) * graph - weight * log P_lm(words)       (no old LM)
 
-so the non-LM parts of the graph cost (pronunciation, transition probabilities) stay. A separate
-``ngram_lm`` replaces the old LM on the interpolation side (remove the first-pass LM, mix the neural LM
-with another n-gram -- a bigger one, or one trained on different text)::
-
-    log P_new(w | h) = interpolation of log P_lm(w | h) and log P_ngram(w | h)
-
-Without an old
-LM the graph cost itself stands for the n-gram side of a log-linear mix::
-
-    graph' = (1 - weight) * graph - weight * log P_lm(words)
+with ``P_new`` the word-level interpolation of the new LM with the old one, or with ``ngram_lm``.
 
 LM scores are computed once (:func:`score_nbest`, prefix tree, all utterances batched together);
 :func:`apply_scores` then combines them for any weight, so sweeping the weight costs no LM calls.
@@ -28,16 +20,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from kaldi_mpq.errors import ConfigError
+from kaldi_mpq.lattice.lattice import Lattice
 from kaldi_mpq.lm.interface import LanguageModel
+from kaldi_mpq.nbest.lattice_roundtrip import DEFAULT_N, nbest_from_lattice, nbest_to_lattice
 from kaldi_mpq.nbest.nbest import NbestList, all_sentences
 from kaldi_mpq.nbest.prefix import DEFAULT_MAX_BATCH, score_with_prefix_tree
-from kaldi_mpq.ngram.interpolate import (
-    DEFAULT_INTERPOLATION,
-    DEFAULT_WEIGHT,
-    check_interpolation,
-    combine_logprobs,
-)
+from kaldi_mpq.ngram.interpolate import DEFAULT_INTERPOLATION, DEFAULT_WEIGHT
+from kaldi_mpq.rescoring.core import GraphCost, RescoringLMs
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +45,13 @@ class NbestScores:
     old: Optional[list[np.ndarray]]
     ngram: Optional[list[np.ndarray]] = None
 
+    def graph_cost(self, weight: float, interpolation: Optional[str]) -> GraphCost:
+        """The graph-cost rule for these scores (raises ConfigError for bad settings)."""
+        return GraphCost(weight, interpolation, self.old is not None, self.ngram is not None)
 
-def check_settings(has_old_lm: bool, weight: float, interpolation: str, has_ngram_lm: bool = False) -> None:
-    """Raise :class:`ConfigError` for a bad weight or kind, ``linear`` without an old LM, or a separate
-    n-gram LM without an old LM."""
-    check_interpolation(weight, interpolation)
-    if has_ngram_lm and not has_old_lm:
-        raise ConfigError("a separate n-gram LM to interpolate with (--ngram) needs the old LM to remove (--old-lm)")
-    if not has_old_lm and interpolation == "linear":
-        raise ConfigError(
-            "linear interpolation needs the old n-gram LM (--old-lm); without it use "
-            "--interpolation log-linear (the graph cost then stands for the n-gram)"
-        )
+    def of_entry(self, k: int) -> list[np.ndarray]:
+        """Entry ``k``'s log-probs in :meth:`GraphCost.word_terms` order."""
+        return [scores[k] for scores in (self.lm, self.old, self.ngram) if scores is not None]
 
 
 def score_nbest(
@@ -83,15 +67,10 @@ def score_nbest(
         SymbolTableError: "word lists mismatch" if the LMs' vocabularies differ.
         ConfigError: ``ngram_lm`` without ``old_lm``.
     """
-    if ngram_lm is not None and old_lm is None:
-        check_settings(False, DEFAULT_WEIGHT, "log-linear", True)
-    for other in (old_lm, ngram_lm):
-        if other is not None:
-            lm.symbols.check_same(other.symbols)
+    lms = RescoringLMs(lm, old_lm, ngram_lm)
     sentences = all_sentences(lists)
-    lm_scores = score_with_prefix_tree(lm, sentences, max_batch)
-    old = score_with_prefix_tree(old_lm, sentences, max_batch) if old_lm is not None else None
-    ngram = score_with_prefix_tree(ngram_lm, sentences, max_batch) if ngram_lm is not None else None
+    lm_scores, old, ngram = (score_with_prefix_tree(m, sentences, max_batch) if m is not None else None
+                             for m in (lms.lm, lms.old, lms.ngram))
     logger.info("scored %d hypotheses, %d words", len(sentences), sum(len(s) + 1 for s in sentences))
     return NbestScores(lm=lm_scores, old=old, ngram=ngram)
 
@@ -107,21 +86,13 @@ def apply_scores(
     Raises:
         ConfigError: a bad weight or kind, or ``linear`` without an old LM.
     """
-    check_settings(scores.old is not None, weight, interpolation)
+    rule = scores.graph_cost(weight, interpolation)
     out = []
     k = 0
     for nb in lists:
         entries = []
         for e in nb.entries:
-            lm_lp = scores.lm[k]
-            if scores.old is None:
-                graph = (1.0 - weight) * e.graph_cost - weight * float(lm_lp.sum())
-            else:
-                old_lp = scores.old[k]
-                other = scores.ngram[k] if scores.ngram is not None else old_lp
-                new_lp = combine_logprobs(lm_lp, other, weight, interpolation)
-                graph = e.graph_cost + float(old_lp.sum()) - float(new_lp.sum())
-            entries.append(e.with_graph_cost(graph))
+            entries.append(e.with_graph_cost(rule.hypothesis(e.graph_cost, *scores.of_entry(k))))
             k += 1
         out.append(NbestList(nb.key, entries))
     return out
@@ -137,5 +108,21 @@ def rescore_nbest(
     ngram_lm: Optional[LanguageModel] = None,
 ) -> list[NbestList]:
     """:func:`score_nbest` then :func:`apply_scores`."""
-    check_settings(old_lm is not None, weight, interpolation, ngram_lm is not None)
+    GraphCost(weight, interpolation, old_lm is not None, ngram_lm is not None)  # bad settings fail before scoring
     return apply_scores(lists, score_nbest(lists, lm, old_lm, max_batch, ngram_lm), weight, interpolation)
+
+
+def rescore_lattice_nbest(
+    lattices: Sequence[Lattice],
+    lms: RescoringLMs,
+    n: int = DEFAULT_N,
+    acwt: float = 0.1,
+    weight: float = DEFAULT_WEIGHT,
+    interpolation: Optional[str] = DEFAULT_INTERPOLATION,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> list[Optional[Lattice]]:
+    """Each lattice's ``n`` best word sequences rescored and written back as one lattice (``None``
+    where a lattice has no path): what ``nbest-rescore`` does to every archive."""
+    lists = [nbest_from_lattice(lat, n, acwt) for lat in lattices]
+    new = rescore_nbest(lists, lms.lm, lms.old, weight, interpolation, max_batch, lms.ngram)
+    return [nbest_to_lattice(nb) for nb in new]

@@ -8,8 +8,8 @@ Inputs (Kaldi's layout)::
     exp/tri3a/decode/num_jobs      16
     exp/tri3a/decode/lat.{1..16}.gz
 
-Lattices are read once, in the order of the shell glob ``lat.*.gz`` Kaldi's scripts use (``lat.1.gz``,
-``lat.10.gz``, ``lat.11.gz``, ... ``lat.2.gz``), so hypothesis files list utterances as Kaldi's do.
+Lattices are read once, in the order of the shell glob ``lat.*.gz`` Kaldi's scripts use
+(:func:`kaldi_mpq.rescoring.decode_dir.lattice_files`), so hypothesis files list utterances as Kaldi's do.
 The ``kaldi`` layout follows ``steps/scoring/score_kaldi_wer.sh`` (acoustic scale 1/LMWT plus a word
 insertion penalty); the ``old`` layout follows the older ``local/score.sh`` (``lattice-best-path
 --lm-scale=LMWT``, penalty 0, ``scoring/LMWT.tra`` and ``wer_LMWT``).
@@ -24,7 +24,7 @@ from typing import Optional
 
 from kaldi_mpq.errors import ScoringError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.parallel import job_path, read_num_jobs
+from kaldi_mpq.rescoring.decode_dir import read_decode_lattices
 from kaldi_mpq.scoring.filters import filter_transcripts, make_filter
 from kaldi_mpq.scoring.kaldi_wer import WerStats
 from kaldi_mpq.scoring.sweep import SweepResult, lattice_hypotheses, write_kaldi_scoring, write_old_scoring
@@ -68,41 +68,6 @@ def words_txt(lang: Pathlike) -> Path:
     """``lang/words.txt`` for a lang dir, or the file itself."""
     p = Path(lang)
     return p / "words.txt" if p.is_dir() else p
-
-
-def lattice_files(decode_dir: Pathlike) -> list[Path]:
-    """``lat.JOB.gz`` for JOB in 1..num_jobs, in shell-glob (name) order.
-
-    Raises:
-        KaldiMpqError: ``num_jobs`` missing/bad, or a job's archive missing.
-    """
-    n = read_num_jobs(decode_dir)
-    files = [job_path(decode_dir, j) for j in range(1, n + 1)]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        raise ScoringError(f"{decode_dir}: num_jobs is {n} but {', '.join(missing[:3])} missing")
-    return sorted(files, key=lambda f: f.name)
-
-
-def read_decode_lattices(decode_dir: Pathlike, symbols: SymbolTable) -> list:
-    """All lattices of a decode dir, each checked against ``symbols``.
-
-    Raises:
-        LatticeFormatError: a malformed archive or a word id not in words.txt (file and key named).
-        ScoringError: an utterance in two archives.
-    """
-    from kaldi_mpq.lattice.io import read_lattices
-
-    lats, seen = [], {}
-    for f in lattice_files(decode_dir):
-        for lat in read_lattices(f"ark:{f}"):
-            if lat.key in seen:
-                raise ScoringError(f"{f}: utterance {lat.key!r} also in {seen[lat.key]}")
-            seen[lat.key] = f
-            lat.check_words(symbols, str(f))
-            lats.append(lat)
-    log.info("%s: read %d lattices from %d archives", decode_dir, len(lats), len(set(seen.values())))
-    return lats
 
 
 def read_reference(data_dir: Pathlike, ref_filter: str, symbols: Optional[SymbolTable] = None) -> Transcripts:

@@ -21,8 +21,9 @@ from typing import Optional
 
 from kaldi_mpq.errors import ScoringError
 from kaldi_mpq.fileio import Pathlike, atomic_write
+from kaldi_mpq.rescoring.decode_dir import read_decode_lattices
 from kaldi_mpq.scoring.ctm import data_dir_ctm_mapper, path_ctm
-from kaldi_mpq.scoring.decode_dir import ScoreOptions, read_decode_lattices, words_txt
+from kaldi_mpq.scoring.decode_dir import ScoreOptions, words_txt
 from kaldi_mpq.scoring.filters import make_filter
 from kaldi_mpq.scoring.glm import read_glm
 from kaldi_mpq.scoring.nist_files import read_stm, subsets_for, write_ctm

@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from kaldi_mpq.errors import KaldiMpqError
-from kaldi_mpq.scoring.decode_dir import ScoreOptions, lattice_files, score_decode_dir
+from kaldi_mpq.rescoring.decode_dir import lattice_files
+from kaldi_mpq.scoring.decode_dir import ScoreOptions, score_decode_dir
 
 TAGALOG = "kaldi-lattices-tagalog-tri3a"
 YESNO = "kaldi-lattices-yesno"

@@ -1,7 +1,11 @@
-"""N-best paths as the linear CompactLattices Kaldi's ``lattice-to-nbest`` writes, weights to the bit.
+"""Kaldi's ``lattice-to-nbest``: n-best paths as the linear CompactLattices it writes, weights to the bit.
+
+Its output is one lattice per path (keys ``utt-1 .. utt-N``) with Kaldi's rounded weights, for
+Kaldi tools downstream. (For rescoring in memory, where the original weights must stay exact and each
+list goes back into one lattice, see :mod:`kaldi_mpq.nbest.lattice_roundtrip`.)
 
 What Kaldi does (``latbin/lattice-to-nbest.cc``; OpenFst ``ShortestPath``; Kaldi ``ConvertLattice`` and
-``Factor``), and what :func:`kaldi_nbest_lattices` reproduces:
+``Factor``), and what :func:`lattice_to_nbest` reproduces:
 
 1. The lattice is read as a ``Lattice`` (one transition id per arc; a CompactLattice arc becomes a
    chain whose first arc carries the word and the whole weight) and scaled with ``ScaleLattice``
@@ -40,14 +44,15 @@ from __future__ import annotations
 import numpy as np
 
 from kaldi_mpq.errors import ConfigError
-from kaldi_mpq.lattice.lattice import INF, Lattice, Path, kaldi_float
-from kaldi_mpq.lattice.paths import nbest
+from kaldi_mpq.lattice.lattice import Lattice
+from kaldi_mpq.lattice.paths import Path, nbest
+from kaldi_mpq.lattice.weights import INF, kaldi_float
 
 _F32 = np.float32
 
 
-def kaldi_nbest_lattices(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                         word_ins_penalty: float = 0.0) -> list[Lattice]:
+def lattice_to_nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
+                     word_ins_penalty: float = 0.0) -> list[Lattice]:
     """The lattices ``lattice-to-nbest --n=N`` writes for ``lat`` (keys ``key-1 .. key-N``).
 
     Raises:
@@ -121,4 +126,4 @@ def _scale(g: np.float32, a: np.float32, lm: float, ac: float) -> tuple[np.float
     return _F32(lm * g64 + 0.0 * a64), _F32(0.0 * g64 + ac * a64)
 
 
-__all__ = ["kaldi_nbest_lattice", "kaldi_nbest_lattices"]
+__all__ = ["kaldi_nbest_lattice", "lattice_to_nbest"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaldi_mpq.nbest.lattices import lattice_to_nbest, nbest_to_lattice
+from kaldi_mpq.nbest.lattice_roundtrip import nbest_from_lattice, nbest_to_lattice
 from kaldi_mpq.nbest.nbest import NbestEntry, NbestList
 from kaldi_mpq.nbest.rescore import rescore_nbest
-from kaldi_mpq.testing.rescoring import all_paths, random_lattice
+from kaldi_mpq.testing.lattices import all_paths, random_lattice
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def lattices(symbols):
 
 def test_round_trip_keeps_paths(lattices):
     for lat in lattices:
-        nb = lattice_to_nbest(lat, n=50, acwt=0.1)
+        nb = nbest_from_lattice(lat, n=50, acwt=0.1)
         assert len({e.words for e in nb.entries}) == len(nb.entries) > 1
         back = nbest_to_lattice(nb)
         got = sorted((w, round(g, 9), round(a, 9), al) for w, g, a, al in all_paths(back))
@@ -32,7 +32,7 @@ def test_round_trip_keeps_paths(lattices):
 
 def test_ngram_as_new_lm_equals_enumerated_paths(lattices, ngram):
     """N-best rescoring with the n-gram as new LM = applying it to the enumerated paths directly."""
-    lists = [lattice_to_nbest(lat, n=10, acwt=0.1) for lat in lattices]
+    lists = [nbest_from_lattice(lat, n=10, acwt=0.1) for lat in lattices]
     out = rescore_nbest(lists, ngram, None, weight=1.0, interpolation="log-linear")
     for nb, lat in zip(out, lattices):
         back = nbest_to_lattice(nb)

@@ -9,7 +9,7 @@ from kaldi_mpq import cli
 from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.lattice import Lattice, read_lattices, write_lattices
 from kaldi_mpq.lattice.fst_binary import expand_to_single_tids
-from kaldi_mpq.lattice.nbest_lattices import kaldi_nbest_lattices
+from kaldi_mpq.lattice.kaldi_nbest import lattice_to_nbest
 
 f32 = np.float32
 
@@ -34,7 +34,7 @@ def arcs_of(lat):
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_factor_merges_epsilon_arcs_and_final_weight(n):
-    (one,) = kaldi_nbest_lattices(chain_lattice([7, 8]), n, acoustic_scale=0.1)[:1]
+    (one,) = lattice_to_nbest(chain_lattice([7, 8]), n, acoustic_scale=0.1)[:1]
     assert one.key == "utt-1"
     assert arcs_of(one) == [(0, [1, 2]), (5, [3, 4]), (6, [7, 8])]
     ac = lambda *xs: float(sum((f32(rt(x, 0.1)) for x in xs), f32(0)))
@@ -44,36 +44,36 @@ def test_factor_merges_epsilon_arcs_and_final_weight(n):
 
 
 def test_final_weight_stays_on_the_final_state_only_for_n_1():
-    one = kaldi_nbest_lattices(chain_lattice([]), 1, acoustic_scale=0.1)[0]
+    one = lattice_to_nbest(chain_lattice([]), 1, acoustic_scale=0.1)[0]
     assert arcs_of(one)[-1] == (6, []) and one.final_acoustic[-1] == rt(2.25, 0.1) and one.final_graph[-1] == 0.5
-    two = kaldi_nbest_lattices(chain_lattice([]), 2, acoustic_scale=0.1)[0]
+    two = lattice_to_nbest(chain_lattice([]), 2, acoustic_scale=0.1)[0]
     assert two.acoustic_cost[-1] == float(f32(rt(10.9, 0.1)) + f32(rt(2.25, 0.1)))
     assert two.final_acoustic[-1] == 0 and two.final_graph[-1] == 0
 
 
 def test_leading_epsilon_arc_for_n_above_1_when_the_path_starts_with_a_word():
     lat = Lattice.from_arrays("u", 2, [0], [1], [9], [1.0], [2.0], [np.inf, 0.0], [np.inf, 0.0], ali=[[4]])
-    assert arcs_of(kaldi_nbest_lattices(lat, 1)[0]) == [(9, [4])]
-    got = kaldi_nbest_lattices(lat, 3)[0]
+    assert arcs_of(lattice_to_nbest(lat, 1)[0]) == [(9, [4])]
+    got = lattice_to_nbest(lat, 3)[0]
     assert arcs_of(got) == [(0, []), (9, [4])] and got.graph_cost.tolist() == [0.0, 1.0]
 
 
 def test_weights_are_unscaled_scaled_weights_not_the_originals():
     lat = chain_lattice([])
-    outs = kaldi_nbest_lattices(lat, 1, acoustic_scale=1 / 13, lm_scale=0.7)
+    outs = lattice_to_nbest(lat, 1, acoustic_scale=1 / 13, lm_scale=0.7)
     got = outs[0]
     assert got.graph_cost.tolist() == [rt(1.5, 0.7), float(f32(rt(2.0, 0.7)) + f32(rt(0.25, 0.7))), rt(3.0, 0.7)]
     assert rt(122.92, 1 / 13) != float(f32(122.92))  # Kaldi does not give every original back
-    assert kaldi_nbest_lattices(lat, 1)[0].acoustic_cost.tolist() == [float(f32(20.1)), float(f32(30.7) + f32(4.3)),
+    assert lattice_to_nbest(lat, 1)[0].acoustic_cost.tolist() == [float(f32(20.1)), float(f32(30.7) + f32(4.3)),
                                                                       float(f32(10.9))]
 
 
 def test_penalty_stays_in_and_zero_scales_are_refused():
-    got = kaldi_nbest_lattices(chain_lattice([]), 1, word_ins_penalty=1.0)[0]
+    got = lattice_to_nbest(chain_lattice([]), 1, word_ins_penalty=1.0)[0]
     assert got.graph_cost.tolist() == [1.5, float(f32(f32(2.0) + f32(1.0)) + f32(0.25)), 4.0]
     for kw in ({"acoustic_scale": 0.0}, {"lm_scale": 0.0}):
         with pytest.raises(ConfigError, match="zero acoustic or LM scale"):
-            kaldi_nbest_lattices(chain_lattice([]), 1, **kw)
+            lattice_to_nbest(chain_lattice([]), 1, **kw)
 
 
 def _openfst_nbest(lat, n, ac, lm):
@@ -118,7 +118,7 @@ def _openfst_nbest(lat, n, ac, lm):
 def test_matches_openfst_shortest_path_on_tagalog(shared_data, n):
     f = shared_data("kaldi-lattices-tagalog-tri3a", "exp/tri3a/decode", "lat.1.gz")
     for lat in list(read_lattices(f"ark:{f}"))[:6]:
-        ours = kaldi_nbest_lattices(lat, n, acoustic_scale=1 / 11, lm_scale=0.9)
+        ours = lattice_to_nbest(lat, n, acoustic_scale=1 / 11, lm_scale=0.9)
         ref = _openfst_nbest(lat, n, 1 / 11, 0.9)
         assert len(ours) == len(ref)
         for got, (arcs, final) in zip(ours, ref):

@@ -9,12 +9,12 @@ import pytest
 
 from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.lattice.lattice import Lattice
-from kaldi_mpq.lattice.rescore import LatticeRescoreConfig, rescore_lattices
+from kaldi_mpq.rescoring.lattice_rescore import LatticeRescoreConfig, rescore_lattices
 from kaldi_mpq.ngram.arpa import NgramLM
 from kaldi_mpq.ngram.interpolate import combine_logprobs
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_lm, tiny_symbols
-from kaldi_mpq.testing.rescoring import all_paths, random_lattice
+from kaldi_mpq.testing.lattices import all_paths, random_lattice
 
 EXACT = dict(max_ngram_order=100, beam=math.inf, max_arcs=10**9)
 
@@ -105,3 +105,46 @@ def test_exact_with_separate_ngram(setup, tmp_path):
         _match(all_paths(new), expected)
     with pytest.raises(ConfigError, match="needs the old LM"):
         rescore_lattices(lats[:1], lm, None, LatticeRescoreConfig(interpolation="log-linear"), ngram_lm=other)
+
+
+def _sausage(symbols, positions=12, width=4):
+    """A chain of ``positions`` slots of ``width`` word arcs each, all costs 0: the input lattice then
+    says nothing about which way is best, so best-first expansion goes wide before reaching the end."""
+    words = symbols.ids([f"w{i}" for i in range(width)])
+    src = [p for p in range(positions) for _ in range(width)]
+    final = np.full(positions + 1, np.inf)
+    final[-1] = 0.0
+    return Lattice.from_arrays("sausage", positions + 1, src, [s + 1 for s in src], words * positions,
+                               np.zeros(len(src)), np.zeros(len(src)), final, final.copy())
+
+
+def test_max_arcs_bounds_output_and_lm_queries(setup):
+    symbols, _, _ = setup
+    lat = _sausage(symbols)
+    lm = tiny_lm("lstm", symbols=symbols)
+    wide = dict(max_ngram_order=4, beam=math.inf, weight=0.5, interpolation="log-linear")
+    (full,) = rescore_lattices([lat], lm, None, LatticeRescoreConfig(**wide, max_arcs=10**9))
+    assert full.num_arcs > 2000  # 4**3 histories per position: the expansion the budget must stop
+    for budget in (200, 1000):
+        counted = _Counting(lm)
+        (out,) = rescore_lattices([lat], counted, None, LatticeRescoreConfig(**wide, max_arcs=budget))
+        assert 12 <= out.num_arcs <= budget
+        assert len(out.best_path(0.1).words) == 12
+        assert counted.rows <= budget + LatticeRescoreConfig().pops_per_round  # one per arc, plus </s> queries
+    # a budget below the length of the input's best path still gives one complete path
+    (tiny,) = rescore_lattices([lat], lm, None, LatticeRescoreConfig(**wide, max_arcs=5))
+    assert tiny.num_arcs == 12 and len(tiny.best_path(0.1).words) == 12
+
+
+class _Counting:
+    """An LM that counts the rows it scores."""
+
+    def __init__(self, lm):
+        self.lm, self.rows = lm, 0
+
+    def __getattr__(self, name):
+        return getattr(self.lm, name)
+
+    def advance(self, states, words):
+        self.rows += len(words)
+        return self.lm.advance(states, words)

@@ -9,7 +9,7 @@ from kaldi_mpq import cli
 from kaldi_mpq.lattice.io import read_lattices, write_lattices
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_checkpoint, tiny_symbols
-from kaldi_mpq.testing.rescoring import random_lattice
+from kaldi_mpq.testing.lattices import random_lattice
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,11 @@ def test_vocabulary_mismatch_is_refused(setup, capsys):
                    str(r / "decode"), str(r / "bad")])
     assert rc == 1 and "word lists mismatch" in capsys.readouterr().err
     assert not (r / "bad").exists()
+
+
+def test_without_old_lm_the_default_is_log_linear(setup):
+    r = setup
+    out = r / "no_old_lm"
+    assert cli.main(["lattice-rescore", "--lm", str(r / "lstm"), "--words", str(r / "words.txt"), "--device", "cpu",
+                     "--job", "1", str(r / "decode"), str(out)]) == 0
+    assert set(best_words_job(out, 1)) == {k for k in best_words(r / "decode") if k.startswith("utt1")}

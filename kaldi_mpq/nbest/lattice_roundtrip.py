@@ -1,9 +1,12 @@
-"""From lattices to n-best lists and back (Kaldi's ``lattice-to-nbest`` and ``nbest-to-lattice``).
+"""Lattice -> n-best list -> lattice for rescoring, the original weights kept exactly.
 
-Each hypothesis keeps its path as a linear lattice (arcs, alignments, final weight). Writing back, a
-list becomes the union of its paths sharing the start state; a rescored hypothesis' change of graph
-cost goes on its final weight, so per-arc acoustic costs and alignments stay as they were and any
-Kaldi script (scoring, ``lattice-align-words``, CTMs) works on the result.
+The round trip Kaldi's n-best rescoring makes with ``lattice-to-nbest`` and ``nbest-to-lattice``, but
+in memory and without its weight rounding: each hypothesis (an :class:`~kaldi_mpq.nbest.nbest.NbestEntry`)
+keeps its path as a linear lattice (arcs, alignments, final weight, all as read). Writing back, a
+list becomes one lattice per utterance, the union of its paths sharing the start state; a rescored
+hypothesis' change of graph cost goes on its final weight, so per-arc acoustic costs and alignments
+stay as they were and any Kaldi script (scoring, ``lattice-align-words``, CTMs) works on the result.
+(What Kaldi's ``lattice-to-nbest`` itself writes, bit for bit, is :mod:`kaldi_mpq.lattice.kaldi_nbest`.)
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.lattice.lattice import Lattice, take_csr
 from kaldi_mpq.nbest.nbest import NbestEntry, NbestList
 
@@ -21,8 +25,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_N = 20
 
 
-def lattice_to_nbest(lat: Lattice, n: int = DEFAULT_N, acwt: float = 0.1) -> NbestList:
-    """The ``n`` best distinct word sequences of ``lat`` at acoustic scale ``acwt``."""
+def nbest_from_lattice(lat: Lattice, n: int = DEFAULT_N, acwt: float = 0.1) -> NbestList:
+    """The ``n`` best distinct word sequences of ``lat`` at acoustic scale ``acwt``.
+
+    Raises:
+        ConfigError: ``n`` < 1 or a non-finite ``acwt``.
+    """
+    if n < 1 or not np.isfinite(acwt):
+        raise ConfigError(f"n-best lists need n >= 1 and a finite acoustic scale (got n={n}, acwt={acwt})")
     entries = []
     for p in lat.nbest(n, acoustic_scale=acwt):
         entries.append(NbestEntry(p.words, float(p.graph_cost), float(p.acoustic_cost), _linear(lat, p.arcs, p.final_state)))
