@@ -1,0 +1,141 @@
+"""The Python scorer against the installed sclite on SCTK-style corner cases: equal-cost alignments,
+CTM alternations, reference alternations, ``WORD;tag``, fragments, optional words, ignore segments in
+every spelling, and words whose midpoint falls on a segment boundary."""
+
+import random
+
+import pytest
+
+from kaldi_mpq.errors import ScoringError
+from kaldi_mpq.scoring.nist_files import CtmWord, read_ctm, read_stm, write_ctm
+from kaldi_mpq.scoring.nist_scorer import score_stm_ctm
+from kaldi_mpq.scoring.sclite_io import run_sclite
+
+LABEL = ';; LABEL "O" "" ""\n'
+
+
+def _both(tmp_path, stm: str, ctm: str):
+    from tests.conftest import sclite_path
+
+    sclite_path("sclite")
+    (tmp_path / "r.stm").write_text(stm)
+    (tmp_path / "h.ctm").write_text(ctm)
+    theirs, al = run_sclite(tmp_path / "r.stm", tmp_path / "h.ctm", tmp_path, "h", extra=("-F", "-D"))
+    ours, segs = score_stm_ctm(read_stm(tmp_path / "r.stm"), read_ctm(tmp_path / "h.ctm"), fragments=True)
+    return theirs, al, ours, segs
+
+
+def _random_case(seed: int, n: int) -> tuple[str, str]:
+    """``n`` one-segment files over a 4-word vocabulary (many equal-cost alignments), with optional
+    words, fragments, reference alternations, CTM ``<ALT_BEGIN>`` groups and ``WORD;tag`` words."""
+    rng = random.Random(seed)
+    stm, ctm = [LABEL], []
+    for i in range(n):
+        f = f"f{i:04d}"
+        ref = []
+        for _ in range(rng.randint(0, 6)):
+            r = rng.random()
+            if r < 0.1:
+                ref.append("(uh)")
+            elif r < 0.2:
+                ref.append("{ " + " / ".join(rng.choice(["a", "b c", "@", "d a"]) for _ in range(rng.randint(2, 3))) + " }")
+            elif r < 0.25:
+                ref.append(rng.choice(["a-", "-b"]))
+            else:
+                ref.append(rng.choice("abcd"))
+        stm.append(f"{f} A s 1.00 9.00 <O> {' '.join(ref)}\n")
+        t = 1.1
+        for _ in range(rng.randint(0, 6)):
+            if rng.random() < 0.15:
+                ctm.append(f"{f} A * * <ALT_BEGIN>\n")
+                for j in range(rng.randint(2, 3)):
+                    if j:
+                        ctm.append(f"{f} A * * <ALT>\n")
+                    for w in rng.choice([["a"], ["b", "c"], ["@"], ["uh"]]):
+                        ctm.append(f"{f} A {t:.2f} 0.10 {w}\n")
+                        t += 0.2
+                ctm.append(f"{f} A * * <ALT_END>\n")
+            else:
+                ctm.append(f"{f} A {t:.2f} 0.10 {rng.choice(['a', 'b', 'c', 'd', 'ab', 'uh', 'a;x'])}\n")
+                t += 0.2
+    return "".join(stm), "".join(ctm)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_segments_agree_with_sclite(tmp_path, seed):
+    theirs, al, ours, segs = _both(tmp_path, *_random_case(seed, 250))
+    assert len(segs) == len(al) == 250
+    assert [s.counts() for s in segs] == [s.counts() for s in al]
+    assert (ours.words, round(ours.wer, 1)) == (theirs.words, theirs.err)
+
+
+def test_ties_prefer_substitution_and_tags_are_stripped(tmp_path):
+    stm = LABEL + "f1 A s 1.00 4.00 <O> a b c\nf1 B s 1.00 4.00 <O> hello world\n"
+    ctm = "f1 A 1.1 0.1 c\nf1 A 1.3 0.1 x\nf1 A 1.5 0.1 y\nf1 B 1.1 0.1 hello;x\nf1 B 1.3 0.1 world\n"
+    _, al, _, segs = _both(tmp_path, stm, ctm)
+    # equal cost 12: three substitutions (sclite), not two deletions, a match and two insertions
+    assert [s.counts() for s in segs] == [s.counts() for s in al] == [(0, 3, 0, 0), (2, 0, 0, 0)]
+
+
+def test_ignore_segments_in_every_spelling(tmp_path):
+    texts = ["ignore_time_segment_in_scoring", "IGNORETIMESEGMENTINSCORING", "x IGNORE_TIME_SEGMENT_IN_SCORING y",
+             "(ignore_time_segment_in_scoring)", "ignoretimesegmentinscoring_x"]
+    stm = LABEL + "".join(f"f1 {chr(65 + i)} s 1.00 4.00 <O> {t}\n" for i, t in enumerate(texts))
+    stm += "f1 Z s 1.00 4.00 <O> kept\n"
+    ctm = "".join(f"f1 {chr(65 + i)} 1.1 0.1 q\n" for i in range(len(texts))) + "f1 Z 1.1 0.1 kept\n"
+    theirs, al, ours, segs = _both(tmp_path, stm, ctm)
+    assert theirs.sentences == ours.segments == 1
+    assert [s.counts() for s in segs] == [s.counts() for s in al] == [(1, 0, 0, 0)]
+
+
+def test_midpoint_on_a_segment_end(tmp_path):
+    rng = random.Random(11)
+    stm, ctm = [LABEL], []
+    for i in range(200):
+        e, d = rng.randint(100, 99999) / 100, rng.randint(1, 60) / 100
+        stm.append(f"f{i:04d} A s {e - 5:.2f} {e:.2f} <O> a\nf{i:04d} A s {e:.2f} {e + 5:.2f} <O> b\n")
+        ctm.append(f"f{i:04d} A {e - d / 2:.3f} {d:.2f} x\n")  # midpoint written on the boundary
+    stm.append("g A s 1.00 4.00 <O> a\ng A s 4.00 6.00 <O> b\ng B s 1.00 1.20 <O> a\ng B s 1.20 2.00 <O> b\n")
+    ctm.append("g A 3.90 0.20 b\ng B 1.15 0.10 a\n")
+    _, al, _, segs = _both(tmp_path, "".join(stm), "".join(ctm))
+    assert [s.counts() for s in segs] == [s.counts() for s in al]
+    firsts = [s.counts()[1] for s in al[0:400:2]]
+    assert 0 < sum(firsts) < 200  # both sides of the boundary occur
+    assert [s.counts() for s in segs[-4:]] == [(0, 0, 1, 0), (1, 0, 0, 0), (1, 0, 0, 0), (0, 0, 1, 0)]
+
+
+def test_ctm_alternations_read_and_written(tmp_path):
+    (tmp_path / "a.ctm").write_text(
+        "f A 1.0 0.1 WE\nf A * * <ALT_BEGIN>\nf A 1.20 0.10 IT\nf A * * <ALT>\nf A 1.20 0.10 AT\nf A 1.30 0.20 ALL\n"
+        "f A * * <ALT>\nf A * * @\nf A * * <ALT_END>\nf A 2.0 0.1 HOME 0.9\n")
+    words = read_ctm(tmp_path / "a.ctm")
+    assert [w.word for w in words] == ["WE", "", "HOME"]
+    alt = words[1]
+    assert alt.alternatives == (("IT",), ("AT", "ALL"), ()) and (alt.start, alt.duration) == (1.2, 0.3)
+    write_ctm(tmp_path / "b.ctm", words)
+    again = read_ctm(tmp_path / "b.ctm")
+    assert [w.alternatives for w in again] == [w.alternatives for w in words]
+    assert [w.word for w in again] == ["WE", "", "HOME"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("f A * * <ALT_BEGIN>\nf A 1.0 0.1 X\n", "has no <ALT_END>"),
+    ("f A 1.0 0.1 X\nf A * * <ALT>\n", "without <ALT_BEGIN>"),
+    ("f A * * <ALT_BEGIN>\nf A * * <ALT_BEGIN>\n", "inside the group opened on line 1"),
+    ("f A * * <ALT_BEGIN>\nf A * * <ALT>\nf A * * <ALT_END>\n", "has no timed word"),
+    ("f A * * <ALT_BEGIN>\ng A 1.0 0.1 X\nf A * * <ALT_END>\n", "inside the <ALT_BEGIN> group of line 1"),
+])
+def test_bad_alternations_are_named(tmp_path, content, message):
+    (tmp_path / "x.ctm").write_text(content)
+    with pytest.raises(ScoringError, match=message):
+        read_ctm(tmp_path / "x.ctm")
+
+
+def test_alternation_scored_without_sclite():
+    from kaldi_mpq.scoring.nist_files import StmSegment
+
+    stm = [StmSegment("f", "A", "s", 0.0, 5.0, "", ("WE", "AT", "HOME"))]
+    ctm = [CtmWord("f", "A", 1.0, 0.1, "we"), CtmWord("f", "A", 1.2, 0.2, "", None, (("it",), ("at",))),
+           CtmWord("f", "A", 1.6, 0.1, "home")]
+    tot, segs = score_stm_ctm(stm, ctm)
+    assert (tot.corr, tot.sub, tot.dele, tot.ins) == (3, 0, 0, 0)
