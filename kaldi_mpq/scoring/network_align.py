@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
+import kaldialign
+import numpy as np
+
 from kaldi_mpq.scoring.glm import Alternation
 from kaldi_mpq.scoring.sclite_io import AlignedWord
 
@@ -31,6 +34,7 @@ Token = Union[str, Alternation]
 # sclite's wwd_WORD costs, in thousandths
 COST_SUB, COST_INS_DEL, COST_OPT_DEL, COST_NULL, COST_NULL_NULL = 4000, 3000, 2000, 1, 1000
 NULL_WORD = "@"
+_INF = 1 << 60
 
 
 class _Network:
@@ -77,6 +81,8 @@ class _Network:
 
 def word_key(word: str, fold) -> tuple[str, bool]:
     """(the text sclite compares, whether it is optionally deletable) of one token."""
+    if ";" not in word and word[:1] != "(":
+        return fold(word), False
     w = word.split(";", 1)[0] if ";" in word else word
     opt = len(w) > 2 and w[0] == "(" and w[-1] == ")"
     if opt:
@@ -124,6 +130,8 @@ def align_tokens(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: boo
     are left out, as sclite leaves them out of its counts.
     """
     fold = (lambda w: w) if case_sensitive else str.upper
+    if not any(isinstance(t, Alternation) for t in ref) and not any(isinstance(t, Alternation) for t in hyp):
+        return _align_chains(ref, hyp, fold, opt_del, fragments)
     A, B = _Network(ref, fold, opt_del), _Network(hyp, fold, False)
     na, nb = len(A.keys), len(B.keys)
     ka, kb, oa, ob = A.keys, B.keys, A.optional, B.optional
@@ -175,6 +183,171 @@ def align_tokens(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: boo
             if best is None or cost[a][b] < best:
                 best, end = cost[a][b], (a, b)
     return _trace(A, B, back, end, fragments)
+
+
+def _align_chains(ref: Sequence[str], hyp: Sequence[str], fold, opt_del: bool,
+                  fragments: bool) -> tuple[AlignedWord, ...]:
+    """:func:`align_tokens` for two plain word sequences (most segments): the same programme with
+    one predecessor per arc, as a Levenshtein table.
+
+    Only a diagonal band of the table is filled when every step costs at least 3 (no ``@``, no
+    optionally deletable word): a cell more than ``K`` net insertions/deletions away from both
+    corners, ``K`` = the optimal cost / 3 (kaldialign's C++ gives the optimal cost), is on no optimal
+    path, and a cell on no optimal path never decides a move of the path sclite traces back.
+    """
+    rk = [word_key(w, fold) for w in ref]
+    hk = [word_key(w, fold)[0] for w in hyp]
+    M, N = len(rk), len(hk)
+    ins_cost = [_cost(None, False, h, False, fragments) for h in hk]
+    prev = [0]
+    for c in ins_cost:
+        prev.append(prev[-1] + c)
+    x_lo, x_hi = -N, M  # allowed a - b
+    if M and N and NULL_WORD not in hk and not any(k == NULL_WORD or (o and opt_del) for k, o in rk):
+        e = kaldialign.edit_distance([k for k, _ in rk], hk, sclite_mode=True)
+        K = (COST_INS_DEL * (e["ins"] + e["del"]) + COST_SUB * e["sub"]) // COST_INS_DEL
+        x_lo, x_hi = -((K - (M - N)) // 2), (K + (M - N)) // 2
+    moves = np.zeros((M, N + 1), dtype=np.int8)  # move into each cell: 0 sub/match, 1 deletion, 2 insertion
+    for a, (key, opt) in enumerate(rk, 1):
+        opt = opt and opt_del
+        d = _cost(key, opt, None, False, fragments)
+        special = key == NULL_WORD or (fragments and len(key) > 1 and (key[0] == "-" or key[-1] == "-"))
+        lo, hi = max(0, a - x_hi), min(N, a - x_lo)
+        row = [_INF] * (N + 1)
+        move = moves[a - 1]
+        if lo == 0:
+            row[0], move[0] = prev[0] + d, 1
+            lo = 1
+        r = row[lo - 1]
+        for b in range(lo, hi + 1):
+            h = hk[b - 1]
+            sub = prev[b - 1] + (_cost(key, opt, h, False, fragments) if special else 0 if h == key else COST_SUB)
+            dele = prev[b] + d
+            ins = r + ins_cost[b - 1]
+            if sub <= dele and sub <= ins:
+                r = sub
+            elif dele < ins:
+                r = dele
+                move[b] = 1
+            else:
+                r = ins
+                move[b] = 2
+            row[b] = r
+        prev = row
+    return _chain_trace(_back_trace(moves, M, N), ref, hyp, rk, hk, opt_del, fragments)
+
+
+def _chain_trace(path, ref, hyp, rk, hk, opt_del: bool, fragments: bool) -> tuple[AlignedWord, ...]:
+    """The alignment of a chain table's back-trace ``path`` (moves from the last cell: 0 sub/match,
+    1 deletion, 2 insertion; anything else ends it)."""
+    out = []
+    a, b = len(rk), len(hk)
+    for m in path:
+        if m == 2:
+            b -= 1
+            if hk[b] != NULL_WORD:
+                out.append(AlignedWord("I", None, hyp[b]))
+        elif m == 1:
+            a -= 1
+            if rk[a][0] != NULL_WORD:
+                out.append(AlignedWord("C" if rk[a][1] and opt_del else "D", ref[a], None))
+        elif m == 0:
+            a -= 1
+            b -= 1
+            if not (rk[a][0] == NULL_WORD and hk[b] == NULL_WORD):
+                out.append(AlignedWord("C" if _same(rk[a][0], hk[b], fragments) else "S", ref[a], hyp[b]))
+        else:
+            break
+    out.reverse()
+    return tuple(out)
+
+
+def _back_trace(moves: np.ndarray, M: int, N: int) -> list[int]:
+    path = []
+    a, b = M, N
+    while a > 0 or b > 0:
+        m = 2 if a == 0 else int(moves[a - 1, b])
+        path.append(m)
+        a -= m != 2
+        b -= m != 1
+    return path
+
+
+def align_many(pairs: Sequence[tuple[Sequence[Token], Sequence[Token]]], case_sensitive: bool = False,
+               opt_del: bool = True, fragments: bool = True, group_size: int = 64) -> list[tuple[AlignedWord, ...]]:
+    """:func:`align_tokens` over many segments at once, same results.
+
+    Plain segments (words only, every step costing 3 or 4) are aligned in groups of similar size with
+    numpy, one table row of the whole group per step: within a row the insertion chain is a running
+    minimum, ``row[b] = C[b] + min_{j<=b}(cand[j] - C[j])`` with ``cand`` the better of substitution
+    and deletion and ``C`` the cumulative insertion cost; each cell's move is then read off with
+    sclite's preference order. Other segments go through :func:`align_tokens`.
+    """
+    fold = (lambda w: w) if case_sensitive else str.upper
+    out: list = [None] * len(pairs)
+    plain = []
+    for i, (ref, hyp) in enumerate(pairs):
+        if any(isinstance(t, Alternation) for t in ref) or any(isinstance(t, Alternation) for t in hyp):
+            out[i] = align_tokens(ref, hyp, case_sensitive, opt_del, fragments)
+            continue
+        rk = [word_key(w, fold) for w in ref]
+        hk = [word_key(w, fold)[0] for w in hyp]
+        if (NULL_WORD in hk or any(k == NULL_WORD or (o and opt_del) or (fragments and len(k) > 1 and (k[0] == "-" or k[-1] == "-"))
+                                   for k, o in rk)):
+            out[i] = _align_chains(ref, hyp, fold, opt_del, fragments)
+            continue
+        plain.append((i, rk, hk))
+    plain.sort(key=lambda x: (len(x[1]), len(x[2])))
+    vocab: dict[str, int] = {}
+    for g in range(0, len(plain), group_size):
+        group = plain[g:g + group_size]
+        for (i, rk, hk), path in zip(group, _group_paths(group, vocab)):
+            ref, hyp = pairs[i]
+            out[i] = _chain_trace(path, ref, hyp, rk, hk, opt_del, fragments)
+    return out
+
+
+def _group_paths(group, vocab: dict[str, int]) -> list[list[int]]:
+    """Per segment of ``group`` ((index, ref keys, hyp keys)), the back-trace of its table (moves from
+    the last cell, padded with 3), all segments traced together."""
+    G = len(group)
+    M = max(len(rk) for _, rk, _ in group)
+    N = max(len(hk) for _, _, hk in group)
+    if M == 0:
+        return [[2] * len(hk) for _, _, hk in group]
+    ref_ids = np.full((G, M), -1, dtype=np.int64)
+    hyp_ids = np.full((G, N), -2, dtype=np.int64)
+    for s, (_, rk, hk) in enumerate(group):
+        ref_ids[s, :len(rk)] = [vocab.setdefault(k, len(vocab)) for k, _ in rk]
+        hyp_ids[s, :len(hk)] = [vocab.setdefault(k, len(vocab)) for k in hk]
+    big = np.int64(_INF)
+    cum = np.arange(N + 1, dtype=np.int64) * COST_INS_DEL
+    prev = np.broadcast_to(cum, (G, N + 1)).copy()
+    moves = np.zeros((M, G, N + 1), dtype=np.int8)
+    sub = np.full((G, N + 1), big, dtype=np.int64)
+    ins = np.full((G, N + 1), big, dtype=np.int64)
+    for a in range(M):
+        sub[:, 1:] = prev[:, :-1] + np.where(hyp_ids == ref_ids[:, a:a + 1], 0, COST_SUB)
+        dele = prev + COST_INS_DEL
+        row = cum + np.minimum.accumulate(np.minimum(sub, dele) - cum, axis=1)
+        ins[:, 1:] = row[:, :-1] + COST_INS_DEL
+        take_sub = (sub <= dele) & (sub <= ins)
+        moves[a] = np.where(take_sub, 0, np.where(dele < ins, 1, 2))
+        prev = row
+    a = np.array([len(rk) for _, rk, _ in group], dtype=np.int64)
+    b = np.array([len(hk) for _, _, hk in group], dtype=np.int64)
+    cols = np.arange(G)
+    steps = []
+    while True:
+        active = (a > 0) | (b > 0)
+        if not active.any():
+            break
+        m = np.where(a == 0, 2, moves[np.maximum(a - 1, 0), cols, b]).astype(np.int8)
+        m[~active] = 3
+        steps.append(m)
+        a -= (m == 0) | (m == 1)
+        b -= (m == 0) | (m == 2)
+    return np.stack(steps, axis=1).tolist() if steps else [[] for _ in range(G)]
 
 
 def _trace(A: _Network, B: _Network, back, end: tuple[int, int], fragments: bool) -> tuple[AlignedWord, ...]:

@@ -21,6 +21,7 @@ What it does as ``sclite -r ref.stm stm -h hyp.ctm ctm`` does:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
@@ -28,7 +29,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from kaldi_mpq.scoring.glm import Alternation, Glm, GlmMapper, Token, filter_text, parse_alternations
-from kaldi_mpq.scoring.network_align import align_tokens
+from kaldi_mpq.scoring.network_align import align_many, align_tokens
 from kaldi_mpq.scoring.nist_files import CtmWord, StmSegment
 from kaldi_mpq.scoring.sclite_io import AlignedWord, SegmentAlignment
 
@@ -74,14 +75,18 @@ def align_segment(ref: Sequence[Token], hyp: Sequence[Token], case_sensitive: bo
     return align_tokens(ref, hyp, case_sensitive, opt_del, fragments)
 
 
+_IGNORED = re.compile("|".join(IGNORE_SPELLINGS), re.IGNORECASE)
+
+
 def is_ignored(seg: StmSegment) -> bool:
     """A segment sclite leaves out of scoring (see the module docstring)."""
-    text = " ".join(seg.words).upper()
-    return any(s in text for s in IGNORE_SPELLINGS)
+    return _IGNORED.search(" ".join(seg.words)) is not None
 
 
 def _ref_tokens(seg: StmSegment, mapper: Optional[GlmMapper]) -> list[Token]:
     text = " ".join(seg.words)
+    if mapper is None and "{" not in text and "/" not in text and "}" not in text:
+        return list(seg.words)
     if mapper is not None:
         text = filter_text(mapper, text, split_hyphens=True)
     return parse_alternations(text, f"STM segment {seg.file} {seg.channel} {seg.start:.2f}")
@@ -154,24 +159,26 @@ def score_stm_ctm(
         ends = np.array([s.end for s in by_chan[key]], dtype=np.float32)
         for w, i in zip(words, segment_index(ends, words).tolist()):
             hyp_words[(key[0], key[1], i)].append(w)
-    alignments = []
-    c = s_ = d = ins = seg_err = nseg = 0
+    names, pairs = [], []  # (id, speaker, is a reference segment), (reference tokens, hypothesis tokens)
     for key in sorted(set(by_chan) | {(f, ch) for f, ch, i in hyp_words if i < 0}):
         for i, seg in enumerate(by_chan.get(key, [])):
             if is_ignored(seg):
                 continue
             hyp = _hyp_tokens(sorted(hyp_words.get((key[0], key[1], i), []), key=lambda w: w.start), hyp_map)
-            al = align_segment(_ref_tokens(seg, ref_map), hyp, case_sensitive, opt_del, fragments)
-            cc, ss, dd, ii = SegmentAlignment("", "", al).counts()
-            c, s_, d, ins = c + cc, s_ + ss, d + dd, ins + ii
-            seg_err += (ss + dd + ii) > 0
-            nseg += 1
-            alignments.append(SegmentAlignment(f"{seg.speaker}-{seg.start:.2f}", seg.speaker.lower(), al))
+            names.append((f"{seg.speaker}-{seg.start:.2f}", seg.speaker.lower(), True))
+            pairs.append((_ref_tokens(seg, ref_map), hyp))
         stray = hyp_words.get((key[0], key[1], -1), [])
         if stray:  # a file/channel the reference lacks: all insertions
-            al = align_segment([], _hyp_tokens(sorted(stray, key=lambda w: w.start), hyp_map), case_sensitive, opt_del,
-                               fragments)
-            ins += len(al)
-            alignments.append(SegmentAlignment(f"{key[0]}-{key[1]}-unsegmented", "", al))
+            names.append((f"{key[0]}-{key[1]}-unsegmented", "", False))
+            pairs.append(([], _hyp_tokens(sorted(stray, key=lambda w: w.start), hyp_map)))
+    alignments = []
+    c = s_ = d = ins = seg_err = nseg = 0
+    for (name, speaker, is_segment), al in zip(names, align_many(pairs, case_sensitive, opt_del, fragments)):
+        cc, ss, dd, ii = SegmentAlignment("", "", al).counts()
+        c, s_, d, ins = c + cc, s_ + ss, d + dd, ins + ii
+        if is_segment:
+            seg_err += (ss + dd + ii) > 0
+            nseg += 1
+        alignments.append(SegmentAlignment(name, speaker, al))
     words = c + s_ + d
     return NistTotals(nseg, words, c, s_, d, ins, seg_err), alignments

@@ -139,3 +139,17 @@ def test_alternation_scored_without_sclite():
            CtmWord("f", "A", 1.6, 0.1, "home")]
     tot, segs = score_stm_ctm(stm, ctm)
     assert (tot.corr, tot.sub, tot.dele, tot.ins) == (3, 0, 0, 0)
+
+
+def test_batched_alignment_equals_one_by_one():
+    from kaldi_mpq.scoring.glm import parse_alternations
+    from kaldi_mpq.scoring.network_align import align_many, align_tokens
+
+    rng = random.Random(5)
+    pairs = []
+    for _ in range(300):
+        ref = [rng.choice(["a", "b", "c", "(uh)", "a-", "{ a / b c / @ }"] if rng.random() < 0.3 else "abcd")
+               for _ in range(rng.randint(0, 12))]
+        hyp = [rng.choice("abcde") for _ in range(rng.randint(0, 12))]
+        pairs.append((parse_alternations(" ".join(ref)), hyp))
+    assert align_many(pairs, group_size=16) == [align_tokens(r, h) for r, h in pairs]
