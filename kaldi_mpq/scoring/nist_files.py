@@ -17,8 +17,8 @@ an alternative may be empty or ``@``)::
     2347 B 76.38 0.20 AT
     2347 B *     *    <ALT_END>
 
-An alternation is read as one :class:`CtmWord` whose ``alternatives`` hold the word sequences and whose
-time span covers all their words.
+An alternation is read as one :class:`CtmWord` whose ``alternatives`` hold the timed words of each
+alternative and whose time span covers them all.
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ class CtmWord:
     duration: float
     word: str
     confidence: Optional[float] = None
-    alternatives: Optional[tuple[tuple[str, ...], ...]] = None
+    alternatives: Optional[tuple[tuple["CtmWord", ...], ...]] = None
+
+    def alternative_words(self) -> tuple[tuple[str, ...], ...]:
+        """The word sequences of an alternation (``@`` dropped)."""
+        return tuple(tuple(w.word for w in alt if w.word != "@") for alt in self.alternatives or ())
 
 
 def _lines(path: Pathlike):
@@ -120,7 +124,7 @@ def read_ctm(path: Pathlike) -> list[CtmWord]:
             raise ScoringError(f"{path}:{lineno}: {word.file} {word.channel} inside the <ALT_BEGIN> group of line {group[0]} "
                                f"({group[1]} {group[2]})")
         else:
-            group[3][-1].append(word.word)
+            group[3][-1].append(word)
             group[4].append(word)
     if group is not None:
         raise ScoringError(f"{path}: <ALT_BEGIN> of line {group[0]} has no <ALT_END>")
@@ -146,7 +150,7 @@ def _alternation_line(path, lineno: int, f: list[str], tag: str, group: Optional
         raise ScoringError(f"{path}:{lineno}: the alternation opened on line {group[0]} has no timed word")
     start = min(w.start for w in words)
     end = max(w.start + w.duration for w in words)
-    alts = tuple(tuple(w for w in alt if w != "@") for alt in group[3])
+    alts = tuple(tuple(w for w in alt if w.word != "@") for alt in group[3])
     out.append(CtmWord(group[1], group[2], start, round(end - start, 6), "", None, alts))
     return None
 
@@ -167,12 +171,11 @@ def write_ctm(path: Pathlike, words: Iterable[CtmWord]) -> None:
             if w.alternatives is None:
                 f.write(f"{w.file} {w.channel} {w.start:.3f} {w.duration:.3f} {w.word}{conf}\n")
                 continue
-            # the words of an alternative share its span evenly (their own times are not kept)
             for i, alt in enumerate(w.alternatives):
                 f.write(f"{w.file} {w.channel} * * {'<ALT>' if i else '<ALT_BEGIN>'}\n")
-                step = w.duration / max(len(alt), 1)
-                for k, word in enumerate(alt or ("@",)):
-                    f.write(f"{w.file} {w.channel} {w.start + k * step:.3f} {step:.3f} {word}\n")
+                for x in alt or (CtmWord(w.file, w.channel, w.start, w.duration, "@"),):
+                    conf = f" {x.confidence:.2f}" if x.confidence is not None else ""
+                    f.write(f"{w.file} {w.channel} {x.start:.3f} {x.duration:.3f} {x.word}{conf}\n")
             f.write(f"{w.file} {w.channel} * * <ALT_END>\n")
 
 

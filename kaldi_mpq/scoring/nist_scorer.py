@@ -13,7 +13,8 @@ What it does as ``sclite -r ref.stm stm -h hyp.ctm ctm`` does:
     * optionally deletable reference words in parentheses, ``(UH)``, are correct when deleted (``-D``);
     * ``WORD;tag`` is compared as ``WORD``;
     * alternations ``{ A / B / @ }`` in the reference, CTM ``<ALT_BEGIN>`` groups (and GLM alternations)
-      in the hypothesis, fragments (``-F``) and GLM mapping as ``hubscr.pl`` (:mod:`.glm`);
+      in the hypothesis, fragments (``-F``) and GLM mapping as ``hubscr.pl`` (:mod:`.glm`); with a GLM,
+      CTM alternations are undone as ``hubscr.pl`` undoes them (:func:`hubscr_sorted_words`);
     * reference segments whose text holds ``IGNORE_TIME_SEGMENT_IN_SCORING`` or
       ``IGNORETIMESEGMENTINSCORING`` (any case, anywhere in the text, as sclite finds it) are skipped,
       with the hypothesis words in them.
@@ -106,10 +107,23 @@ def _hyp_tokens(words: Sequence[CtmWord], mapper: Optional[GlmMapper]) -> list[T
             continue
         # a CTM alternation; a GLM alternation inside one of its words keeps that word's first reading
         options = []
-        for alt in w.alternatives:
+        for alt in w.alternative_words():
             toks = [t for word in alt for t in _hyp_words(word, w, mapper)]
             options.append(tuple(x for t in toks for x in (t.options[0] if isinstance(t, Alternation) else (t,))))
         out.append(Alternation(tuple(options)))
+    return out
+
+
+def hubscr_sorted_words(ctm: Iterable[CtmWord]) -> list[CtmWord]:
+    """The CTM as ``hubscr.pl`` passes it on: it sorts the lines by time before filtering, and the untimed
+    (``*``) marker lines of an ``<ALT_BEGIN>`` group sort to the front of their channel, so the group's
+    words are scored as plain words, all alternatives one after another in time order."""
+    out: list[CtmWord] = []
+    for w in ctm:
+        if w.alternatives is None:
+            out.append(w)
+        else:
+            out.extend(x for alt in w.alternatives for x in alt)
     return out
 
 
@@ -143,6 +157,8 @@ def score_stm_ctm(
     """
     ref_map = glm.mapper("stm", "ref") if glm is not None else None
     hyp_map = glm.mapper("ctm", "hyp") if glm is not None else None
+    if glm is not None:
+        ctm = hubscr_sorted_words(ctm)
     by_chan: dict[tuple[str, str], list[StmSegment]] = defaultdict(list)
     for s in stm:
         by_chan[(s.file.lower(), s.channel.lower())].append(s)

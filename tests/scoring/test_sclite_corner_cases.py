@@ -111,7 +111,8 @@ def test_ctm_alternations_read_and_written(tmp_path):
     words = read_ctm(tmp_path / "a.ctm")
     assert [w.word for w in words] == ["WE", "", "HOME"]
     alt = words[1]
-    assert alt.alternatives == (("IT",), ("AT", "ALL"), ()) and (alt.start, alt.duration) == (1.2, 0.3)
+    assert alt.alternative_words() == (("IT",), ("AT", "ALL"), ()) and (alt.start, alt.duration) == (1.2, 0.3)
+    assert [(x.start, x.duration) for x in alt.alternatives[1]] == [(1.2, 0.1), (1.3, 0.2)]
     write_ctm(tmp_path / "b.ctm", words)
     again = read_ctm(tmp_path / "b.ctm")
     assert [w.alternatives for w in again] == [w.alternatives for w in words]
@@ -135,7 +136,8 @@ def test_alternation_scored_without_sclite():
     from kaldi_mpq.scoring.nist_files import StmSegment
 
     stm = [StmSegment("f", "A", "s", 0.0, 5.0, "", ("WE", "AT", "HOME"))]
-    ctm = [CtmWord("f", "A", 1.0, 0.1, "we"), CtmWord("f", "A", 1.2, 0.2, "", None, (("it",), ("at",))),
+    alts = ((CtmWord("f", "A", 1.2, 0.1, "it"),), (CtmWord("f", "A", 1.3, 0.1, "at"),))
+    ctm = [CtmWord("f", "A", 1.0, 0.1, "we"), CtmWord("f", "A", 1.2, 0.2, "", None, alts),
            CtmWord("f", "A", 1.6, 0.1, "home")]
     tot, segs = score_stm_ctm(stm, ctm)
     assert (tot.corr, tot.sub, tot.dele, tot.ins) == (3, 0, 0, 0)
@@ -153,3 +155,84 @@ def test_batched_alignment_equals_one_by_one():
         hyp = [rng.choice("abcde") for _ in range(rng.randint(0, 12))]
         pairs.append((parse_alternations(" ".join(ref)), hyp))
     assert align_many(pairs, group_size=16) == [align_tokens(r, h) for r, h in pairs]
+
+
+HUB5_STM = """;; CATEGORY "0" "" ""
+;; LABEL "O" "Overall" ""
+;; LABEL "WA" "With Alt" ""
+;; LABEL "NA" "No Alt" ""
+4021 A 4021-A 1.00 3.50 <O,WA> we've { um / uh } been told it's fine
+4021 A 4021-A 3.50 11.00 <O,WA> the old bridge has closed { -a / @ } since may
+4021 A 4021-A 11.00 15.80 <O,NA>
+4021 A 4021-A 15.90 20.00 <O,NA> p q r
+4021 A 4021-A 20.00 24.00 <O,NA> ignore_time_segment_in_scoring
+4021 A 4021-A 24.00 28.00 <O,WA> it's { a forty-two / forty two } { t v / t_v } set
+4021 B 4021-B 0.00 5.00 <O,WA> { um / uh } okay uhhuh so then
+4021 B 4021-B 5.00 9.00 <O,NA> IGNORETIMESEGMENTINSCORING
+4021 B 4021-B 9.00 14.00 <O,NA> they want to stay at home
+4021 B 4021-B 14.00 18.00 <O,WA> as { a- / @ } an author
+"""
+HUB5_CTM = "".join(f"4021 {line}\n" for line in """\
+A 1.10 0.20 WE'VE
+A 1.40 0.20 UH
+A 1.70 0.20 BEEN
+A 2.00 0.20 TOLD
+A 2.60 0.20 IT'S;x
+A 2.90 0.20 FINE
+A 3.40 0.14 THE
+A 4.00 0.20 OLD
+A 4.40 0.20 BRIDGES
+A 4.80 0.20 HAS
+A 5.20 0.20 CLOSED
+A 6.00 0.20 MAY
+A 12.00 0.20 HUH
+A 16.00 0.20 R
+A 16.30 0.20 S
+A 16.60 0.20 T
+A 21.00 0.20 NOISE
+A 24.10 0.20 IT'S
+A 24.40 0.20 A
+A 24.70 0.20 FORTY
+A 25.00 0.20 TWO
+A 25.30 0.20 T_V
+A 25.60 0.20 SET
+B 0.10 0.20 OKAY
+B 0.70 0.20 UH-HUH
+B 1.00 0.20 SO
+B 1.30 0.20 THEN
+B 6.00 0.20 WHATEVER
+B 9.10 0.20 THEY
+B 9.40 0.20 WANT
+B 9.70 0.20 TO
+B 10.00 0.20 STAY
+B * * <ALT_BEGIN>
+B 10.24 0.14 IT
+B * * <ALT>
+B 10.38 0.20 AT
+B * * <ALT_END>
+B 10.58 0.40 HOME
+B 13.90 0.20 AS
+B 14.50 0.20 AN
+B 14.80 0.20 AUTHOR""".splitlines())
+
+
+@pytest.mark.parametrize("case", ["hand", "random"])
+def test_hubscr_with_glm(shared_data, tmp_path, case):
+    """hubscr.pl sorts the CTM by time before filtering, so a CTM alternation's marker lines go to the
+    front of the channel and its words are scored as plain words (both IT and AT below)."""
+    from kaldi_mpq.scoring.glm import read_glm
+    from kaldi_mpq.scoring.sclite_io import read_sclite_sgml, run_hubscr
+    from tests.conftest import sclite_path
+
+    sclite_path("hubscr.pl")
+    glm = shared_data("scoring-glm", "en20000405_hub5.glm")
+    stm, ctm = (HUB5_STM, HUB5_CTM) if case == "hand" else _random_case(3, 200)
+    (tmp_path / "r.stm").write_text(stm)
+    (tmp_path / "h.ctm").write_text(ctm)
+    theirs = run_hubscr(tmp_path / "r.stm", tmp_path / "h.ctm", glm)
+    ours, segs = score_stm_ctm(read_stm(tmp_path / "r.stm"), read_ctm(tmp_path / "h.ctm"), glm=read_glm(glm),
+                               fragments=True)
+    assert [s.counts() for s in segs] == [s.counts() for s in read_sclite_sgml(tmp_path / "h.ctm.filt.sgml")]
+    assert (ours.segments, ours.words, round(ours.wer, 1)) == (theirs.sentences, theirs.words, theirs.err)
+    if case == "hand":
+        assert (ours.segments, ours.words) == (8, 37)
