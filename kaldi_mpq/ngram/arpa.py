@@ -28,6 +28,19 @@ probability of the ARPA's rarest word, backed off to the unigram level. Kaldi's 
 for them at all, which as an *old LM to remove* would make every hypothesis with such a word
 infinitely good; the rarest-word floor keeps removal and interpolation sane. The number of such
 words is logged.
+
+What such a word leaves in the history is a choice (``oov_history``):
+
+* ``"kaldi"`` (the default): the history restarts, as Kaldi's const-arpa LM does (``ConstArpaLm`` behind
+  ``lmrescore_const_arpa.sh``): it scores the word as ``<unk>`` but its next history state keeps only a
+  suffix that exists as an LM state, and no state holds a word the ARPA lacks, so the next word is
+  scored from the empty history (unigrams), not after ``<unk>``.
+* ``"unk"``: the word stays in the history as ``<unk>`` (SRILM's ``-unk`` convention); with an ARPA
+  without ``<unk>`` both rules restart the history.
+
+Where the ARPA has no ``<unk>``, Kaldi's ``ConstArpaLm`` charges such a word only the back-off weights
+on the way to the empty history (and drops the path when the history is already empty); the floor
+above is used instead under both rules.
 """
 
 from __future__ import annotations
@@ -49,6 +62,12 @@ from kaldi_mpq.text.symbols import BOS, EOS, SymbolTable
 logger = logging.getLogger(__name__)
 
 LN10 = math.log(10.0)
+
+# oov_history rule -> what the log says about it
+OOV_HISTORY_RULES = {
+    "kaldi": "restart the history (Kaldi const-arpa rule)",
+    "unk": "stay in the history as <unk>",
+}
 
 
 def oov_log10(arpa: "ArpaModel") -> float:
@@ -178,9 +197,17 @@ class NgramLM(LanguageModel):
     Args:
         arpa: the model (see :func:`read_arpa`).
         symbols: the lang dir's words.txt; every id the LM is asked about must be in it.
+        oov_history: what a word the ARPA lacks leaves in the history: ``"kaldi"`` (restart, as
+            Kaldi's const-arpa LM) or ``"unk"`` (keep ``<unk>``); see the module docstring.
+        unk: the ARPA word such words score as (default: the table's unk symbol, else ``<unk>``, when
+            the ARPA has it).
     """
 
-    def __init__(self, arpa: ArpaModel, symbols: SymbolTable):
+    def __init__(self, arpa: ArpaModel, symbols: SymbolTable, oov_history: str = "kaldi",
+                 unk: str | None = None):
+        if oov_history not in OOV_HISTORY_RULES:
+            raise ValueError(f"oov_history must be one of {', '.join(OOV_HISTORY_RULES)}, not {oov_history!r}")
+        self.oov_history = oov_history
         self._symbols = symbols
         self.order = arpa.order
         self.source = arpa.source
@@ -197,25 +224,34 @@ class NgramLM(LanguageModel):
         ]
         if extra:
             logger.info("%s: %d ARPA words are not in %s (never asked for)", arpa.source, len(extra), symbols.source)
-        unk_word = symbols.unk if symbols.unk is not None and (symbols.unk,) in arpa.ngrams[0] else None
+        unk_word = unk if unk is not None and (unk,) in arpa.ngrams[0] else None
+        if unk_word is None and symbols.unk is not None and (symbols.unk,) in arpa.ngrams[0]:
+            unk_word = symbols.unk
         if unk_word is None and ("<unk>",) in arpa.ngrams[0]:
             unk_word = "<unk>"
         if missing:
             logger.warning(
-                "%s: %d words of %s are not in the ARPA; they score as %s",
+                "%s: %d words of %s are not in the ARPA; they score as %s and %s",
                 arpa.source, len(missing), symbols.source,
                 repr(unk_word) if unk_word else f"the rarest word (log10 p = {oov_log10(arpa)})",
+                OOV_HISTORY_RULES[oov_history],
             )
         self.num_missing_words = len(missing)
         self._oov_logp = oov_log10(arpa) * LN10
         # word id of the lattice -> index used in the n-gram keys (self._nothing: OOV)
         self._word_map = np.full(symbols.max_id + 1, self._nothing, dtype=np.int64)
+        # words after which the history restarts (Kaldi's rule: every word the ARPA lacks)
+        self._restarts = np.zeros(symbols.max_id + 1, dtype=bool)
         for w, i in symbols.id_of.items():
             if (w,) in arpa.ngrams[0]:
                 self._word_map[i] = i
-            elif unk_word is not None:
-                self._word_map[i] = index[unk_word]
+            else:
+                self._restarts[i] = oov_history == "kaldi"
+                if unk_word is not None:
+                    self._word_map[i] = index[unk_word]
         self._build(arpa, index)
+        logger.info("%s: %d-gram LM, %d states; words it lacks %s", arpa.source, self.order, self.num_states,
+                    OOV_HISTORY_RULES[oov_history])
 
     # -- construction ------------------------------------------------------------------------------
     def _build(self, arpa: ArpaModel, index: dict[str, int]) -> None:
@@ -275,9 +311,12 @@ class NgramLM(LanguageModel):
         return 0
 
     @classmethod
-    def from_file(cls, path: Pathlike, symbols: SymbolTable) -> "NgramLM":
-        """Read an ARPA file and map it to ``symbols``."""
-        return cls(read_arpa(path), symbols)
+    def from_file(cls, path: Pathlike, symbols: SymbolTable, oov_history: str = "kaldi") -> "NgramLM":
+        """Read an n-gram LM file (ARPA, gzip'd ARPA, Kaldi ``G.fst`` or ``G.carpa``: see
+        :func:`kaldi_mpq.ngram.load.read_ngram_model`) and map it to ``symbols``."""
+        from kaldi_mpq.ngram.load import load_ngram_lm
+
+        return load_ngram_lm(path, symbols, oov_history=oov_history)
 
     # -- LanguageModel -----------------------------------------------------------------------------
     @property
@@ -317,6 +356,7 @@ class NgramLM(LanguageModel):
             todo = miss[~at_root]
             logp[todo] += self._bow[hist[todo]]
             hist[todo] = self._parent[hist[todo]]
+        out[self._restarts[words]] = 0
         return logp, out
 
     def select_states(self, states, indices) -> np.ndarray:
@@ -336,6 +376,6 @@ class NgramLM(LanguageModel):
         return len(self._bow)
 
 
-def load_ngram(path: Pathlike, symbols: SymbolTable) -> NgramLM:
+def load_ngram(path: Pathlike, symbols: SymbolTable, oov_history: str = "kaldi") -> NgramLM:
     """Convenience: :meth:`NgramLM.from_file`."""
-    return NgramLM.from_file(path, symbols)
+    return NgramLM.from_file(path, symbols, oov_history)
