@@ -13,7 +13,8 @@ import torch
 
 from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, TrainedConfig, quantize_
+from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, quantize_
+from kaldi_mpq.quant.training import TrainedConfig
 from kaldi_mpq.quant.packed import PACKED_FILE, save_packed
 
 logger = logging.getLogger(__name__)
