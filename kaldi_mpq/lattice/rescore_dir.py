@@ -110,7 +110,7 @@ def load_rescoring_lms(
     Raises:
         SymbolTableError: "word lists mismatch" between the LM and ``words``.
     """
-    from kaldi_mpq.lm.checkpoint import load_lm
+    from kaldi_mpq.lm_loading import load_lm
     from kaldi_mpq.ngram.arpa import NgramLM
 
     lm = load_lm(lm_dir, words=words, device=device)
