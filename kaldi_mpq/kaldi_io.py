@@ -31,7 +31,6 @@ import io
 import logging
 import subprocess
 import sys
-from pathlib import Path
 from typing import IO, BinaryIO, Callable, Iterable, Iterator, Optional, TypeVar
 
 from kaldi_mpq.errors import KaldiMpqError
@@ -204,9 +203,6 @@ class ByteWindow:
             avail += len(data)
         self.buf = b"".join(chunks)
         return avail >= n
-
-    def at_eof(self) -> bool:
-        return not self.fill(1)
 
     def read_token(self) -> bytes:
         """Skip leading whitespace and read up to the next space/newline (not consumed)."""
@@ -488,13 +484,7 @@ class _CountingWriter(io.RawIOBase):
         return n
 
 
-def exists_path(name: str) -> bool:
-    """True for a plain file path that exists (not a pipe, not stdin)."""
-    return name not in ("-", "") and "|" not in name and Path(name).exists()
-
-
 __all__ = [
     "BulkReader", "ByteWindow", "RandomAccessTable", "ScpEntry", "Specifier", "iter_archive", "open_rxfilename",
     "open_wxfilename", "parse_specifier", "read_scp", "read_scp_object", "read_table", "write_table",
-    "exists_path",
 ]
