@@ -4,6 +4,14 @@ from setuptools import find_packages, setup
 
 here = Path(__file__).parent
 
+# Optional features; each import goes through kaldi_mpq.extras, which names the extra when it is missing.
+EXTRAS = {
+    "plot": ["matplotlib>=3.7"],  # quant-report --plot
+    "lhotse": ["lhotse>=1.20", "urllib3"],  # lhotse manifests as text input (lhotse imports urllib3 undeclared)
+}
+# kaldifst: the OpenFst parity tests
+EXTRAS["test"] = ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7", *EXTRAS["plot"], *EXTRAS["lhotse"]]
+
 setup(
     name="kaldi-mpq",
     version="0.1.0",
@@ -25,19 +33,10 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
         "safetensors>=0.4",
-        "kaldiio>=2.18",
-        "lhotse>=1.20",
-        # lhotse imports urllib3 without declaring it.
-        "urllib3",
         "kaldialign>=0.9",
         "kaldingram>=0.1.2",
-        "scipy>=1.10",
-        "matplotlib>=3.7",
     ],
-    extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7"],  # kaldifst: OpenFst parity tests
-        "fst": ["kaldifst>=1.7"],
-    },
+    extras_require=EXTRAS,
     entry_points={"console_scripts": ["kaldi-mpq=kaldi_mpq.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -62,7 +62,7 @@ def _status_kb(field: str) -> int:
 
 
 def _load(path, runtime: str):
-    from kaldi_mpq.lm.checkpoint import load_lm
+    from kaldi_mpq.lm_loading import load_lm
     from kaldi_mpq.quant import load_packed
 
     return load_lm(path, device="cpu") if runtime == "fp32" else load_packed(path, runtime)

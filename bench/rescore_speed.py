@@ -36,7 +36,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "kaldi-lattices
 
 def load(args):
     if args.lm:
-        from kaldi_mpq.lm.checkpoint import load_lm
+        from kaldi_mpq.lm_loading import load_lm
 
         return load_lm(args.lm, words=DATA / "data/lang/words.txt", device="cpu")
     from kaldi_mpq.testing.lm import tiny_lm

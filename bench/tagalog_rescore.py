@@ -119,7 +119,7 @@ def main() -> None:
     p.add_argument("--skip-nbest", action="store_true", help="only the lattice-rescoring rows")
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    from kaldi_mpq.lm.checkpoint import load_lm
+    from kaldi_mpq.lm_loading import load_lm
 
     dec = DATA / "exp/tri3a/decode"
     symbols = SymbolTable.read(DATA / "data/lang/words.txt", unk="<UNK>")

@@ -52,3 +52,7 @@ class ScoringError(KaldiMpqError):
 
 class ConfigError(KaldiMpqError):
     """An invalid YAML config or command-line override."""
+
+
+class MissingExtraError(KaldiMpqError):
+    """A feature needs an optional dependency that is not installed (the message names the extra)."""

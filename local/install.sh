@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install kaldi-mpq into ./.venv (created if missing).
 #
-# Usage: bash local/install.sh          # the package and its run-time dependencies
-#        bash local/install.sh --test   # also pytest/hypothesis, and Debian's sctk (sclite) when root
+# Usage: bash local/install.sh          # the package with the extras the recipes use (plot, lhotse)
+#        bash local/install.sh --test   # also the test extra (pytest, hypothesis, kaldifst), and Debian's
+#                                       # sctk (sclite) when root
 #
 # PyTorch is installed first so that pip does not pull a multi-GB CUDA build on CPU-only machines;
 # set TORCH_SPEC (e.g. TORCH_SPEC=torch) to choose another build, or pre-install torch in the venv.
@@ -22,12 +23,12 @@ if ! python -c "import torch" 2>/dev/null; then
   pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 fi
 if $with_test; then
-  pip install -q -e ".[test]"
+  pip install -q -e ".[plot,lhotse,test]"
   if ! [ -x /usr/lib/sctk/bin/sclite ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sctk) >/dev/null \
       || echo "local/install.sh: could not install sctk; sclite tests will be skipped" >&2
   fi
 else
-  pip install -q -e .
+  pip install -q -e ".[plot,lhotse]"
 fi
 echo "kaldi-mpq installed in $(pwd)/.venv ($(.venv/bin/kaldi-mpq --version))"

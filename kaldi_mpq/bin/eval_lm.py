@@ -36,11 +36,12 @@ def main(args: argparse.Namespace) -> int:
 
     from kaldi_mpq.fileio import atomic_write
     from kaldi_mpq.lm.pipeline import TextOptions, eval_lm_files, results_table
+    from kaldi_mpq.lm_loading import load_lm
 
     reports = [
         eval_lm_files(lm, args.text, words=args.words, mode=args.mode, batch_size=args.batch_size,
                       bptt=args.bptt, text=TextOptions(format=args.format, normalize=args.normalize),
-                      device=args.device)
+                      device=args.device, load=load_lm)
         for lm in args.lm
     ]
     for r in reports:

@@ -27,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.quant.pipeline import format_report, report_rows
+    from kaldi_mpq.quant.plots import plot_size_vs_ppl, pyplot
 
+    if args.plot:
+        pyplot()  # a missing matplotlib is said before the models are evaluated
     rows = report_rows(args.lms, args.text, runtime=args.runtime, timing_passes=args.timing_passes)
     print(format_report(rows, markdown=args.markdown))
     if args.plot:
-        from kaldi_mpq.quant.plots import plot_size_vs_ppl
-
         plot_size_vs_ppl(rows, args.plot)
     return 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from kaldi_mpq.quant.api import ADMMConfig, BPConfig, PTQConfig
+from kaldi_mpq.quant import ADMMConfig, BPConfig, PTQConfig
 
 METHODS = {"admm": ADMMConfig, "bp": BPConfig, "ptq": PTQConfig}
 _D_ADMM, _D_BP = ADMMConfig.__dataclass_fields__, BPConfig.__dataclass_fields__

@@ -3,7 +3,7 @@
 A checkpoint is a directory::
 
     config.yaml         version: 1
-                        format: float           # loader key; the quantization package registers "packed"
+                        format: float           # packed: a quantized model (kaldi_mpq.quant.packed)
                         model: {type: lstm, embed_dim: 200, hidden_dim: 200, num_layers: 2, ...}
                         train: {...}            # how it was trained (informational)
                         state: {epoch: 3, valid_ppl: 141.2, ...}   # optional
@@ -11,7 +11,8 @@ A checkpoint is a directory::
     model.safetensors   the parameters (tied weights stored once)
 
 It is written atomically (built under a temporary name, then renamed), so a kill never leaves a half
-checkpoint.
+checkpoint. This module loads float checkpoints only; :func:`kaldi_mpq.lm_loading.load_lm`, above
+``lm`` and ``quant``, loads any LM directory, float or packed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Optional, Union
 
 import torch
 import yaml
@@ -27,7 +28,6 @@ from torch import nn
 
 from kaldi_mpq.errors import CheckpointError, ConfigError, SymbolTableError
 from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
-from kaldi_mpq.lm.interface import LanguageModel
 from kaldi_mpq.lm.lstm import LstmLM
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.transformer import TransformerLM
@@ -45,21 +45,6 @@ _MODEL_OPTIONS = {
     "transformer": ("d_model", "num_layers", "num_heads", "ff_dim", "dropout", "max_len", "positions",
                     "norm", "tie_weights"),
 }
-
-Loader = Callable[[Path, dict, SymbolTable, Optional[torch.device]], LanguageModel]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_loader(format_name: str) -> Callable[[Loader], Loader]:
-    """Register ``fn(dir, config, symbols, device) -> LanguageModel`` for checkpoints whose
-    ``config.yaml`` says ``format: <format_name>`` (``float`` is built in)."""
-
-    def deco(fn: Loader) -> Loader:
-        _LOADERS[format_name] = fn
-        return fn
-
-    return deco
-
 
 def build_model(model_config: dict, symbols: SymbolTable) -> nn.Module:
     """A freshly initialised module from a ``model:`` config section (``type`` + options).
@@ -199,11 +184,6 @@ def load_module(ckpt_dir: Pathlike, config: dict, symbols: SymbolTable) -> nn.Mo
     return module
 
 
-@register_loader("float")
-def _load_float(ckpt_dir: Path, config: dict, symbols: SymbolTable, device) -> LanguageModel:
-    return NeuralLM(load_module(ckpt_dir, config, symbols), symbols, device=device)
-
-
 def read_words(ckpt_dir: Pathlike) -> SymbolTable:
     path = Path(ckpt_dir) / WORDS_FILE
     if not path.is_file():
@@ -221,35 +201,40 @@ def read_words(ckpt_dir: Pathlike) -> SymbolTable:
         raise CheckpointError(str(e)) from None
 
 
-def load_lm(
-    ckpt_dir: Pathlike,
-    words: Union[None, Pathlike, SymbolTable] = None,
-    device: Optional[Union[str, torch.device]] = None,
-) -> LanguageModel:
-    """Load a checkpoint directory as a :class:`~kaldi_mpq.lm.interface.LanguageModel`.
-
-    Args:
-        ckpt_dir: the directory.
-        words: a lang dir's ``words.txt`` (path or table) the LM must agree with, or ``None``.
-        device: ``cpu``, ``cuda``... (default: CUDA when present).
+def open_checkpoint(ckpt_dir: Pathlike, words: Union[None, Pathlike, SymbolTable] = None
+                    ) -> tuple[dict, SymbolTable]:
+    """``(config, symbols)`` of an LM directory of any format, its word list checked against ``words``
+    (a lang dir's ``words.txt``, path or table; ``None``: no check).
 
     Raises:
         SymbolTableError: "word lists mismatch: id N is 'A' in X but 'B' in Y".
-        CheckpointError: a missing or corrupt file (named), or an unknown ``format``.
+        CheckpointError: a missing or corrupt ``config.yaml`` or ``words.txt`` (named).
     """
-    ckpt_dir = Path(ckpt_dir)
     config = read_config(ckpt_dir)
     symbols = read_words(ckpt_dir)
     if words is not None:
         given = words if isinstance(words, SymbolTable) else SymbolTable.read(words, unk=None)
         symbols.check_same(given)
+    return config, symbols
+
+
+def load_float(ckpt_dir: Pathlike, config: dict, symbols: SymbolTable,
+               device: Optional[Union[str, torch.device]] = None) -> NeuralLM:
+    """The :class:`NeuralLM` of a float checkpoint whose config and words are already read."""
+    return NeuralLM(load_module(ckpt_dir, config, symbols), symbols, device=device)
+
+
+def load_float_lm(
+    ckpt_dir: Pathlike,
+    words: Union[None, Pathlike, SymbolTable] = None,
+    device: Optional[Union[str, torch.device]] = None,
+) -> NeuralLM:
+    """Load a float checkpoint directory as a :class:`NeuralLM`: :func:`kaldi_mpq.lm_loading.load_lm`
+    (same arguments, same errors) for the float format only; a directory of another format (e.g. a
+    packed model) is a :class:`CheckpointError`."""
+    config, symbols = open_checkpoint(ckpt_dir, words)
     fmt = str(config.get("format", "float"))
-    if fmt not in _LOADERS:
-        try:  # the quantization package registers its loaders when imported
-            import kaldi_mpq.quant  # noqa: F401
-        except ImportError:
-            pass
-    if fmt not in _LOADERS:
-        raise CheckpointError(f"{ckpt_dir / CONFIG_FILE}: unknown checkpoint format {fmt!r}")
-    dev = torch.device(device) if device is not None else None
-    return _LOADERS[fmt](ckpt_dir, config, symbols, dev)
+    if fmt != "float":
+        raise CheckpointError(f"{Path(ckpt_dir) / CONFIG_FILE}: a {fmt!r} checkpoint, not a float one "
+                              f"(kaldi_mpq.lm_loading.load_lm loads every format)")
+    return load_float(ckpt_dir, config, symbols, device)

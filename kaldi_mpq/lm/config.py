@@ -24,13 +24,14 @@ import yaml
 
 from kaldi_mpq.errors import ConfigError
 
-PRESET_PACKAGE = "kaldi_mpq.conf.lm"
+def _preset_dir():
+    """Where the shipped presets are (``kaldi_mpq/conf/lm``, inside the installed package)."""
+    return resources.files("kaldi_mpq") / "conf" / "lm"
 
 
 def preset_names() -> list[str]:
     """Names of the shipped presets."""
-    root = resources.files("kaldi_mpq") / "conf" / "lm"
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
 
 
 def _read_yaml(text: str, where: str) -> dict:
@@ -60,7 +61,7 @@ def load_config(name_or_path: str, overrides: Sequence[str] = ()) -> dict:
             raise ConfigError(f"{path}: no such config file")
         config = _read_yaml(path.read_text(encoding="utf-8"), str(path))
     else:
-        res = resources.files("kaldi_mpq") / "conf" / "lm" / f"{name_or_path}.yaml"
+        res = _preset_dir() / f"{name_or_path}.yaml"
         if not res.is_file():
             raise ConfigError(
                 f"unknown config preset {name_or_path!r} (presets: {', '.join(preset_names())}; or give a .yaml path)"

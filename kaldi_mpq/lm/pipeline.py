@@ -7,13 +7,13 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 
 from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_lm, read_config
+from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_float_lm, read_config
 from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
 from kaldi_mpq.lm.loss import is_recurrent
 from kaldi_mpq.lm.neural import NeuralLM
@@ -148,6 +148,7 @@ def eval_lm_files(
     bptt: Optional[int] = None,
     text: TextOptions = TextOptions(),
     device: Optional[str] = None,
+    load: Callable[..., NeuralLM] = load_float_lm,
 ) -> EvalReport:
     """Perplexity of a checkpoint on a text file.
 
@@ -157,10 +158,12 @@ def eval_lm_files(
             with sliding windows of ``bptt`` tokens -- the context length they were trained with --
             advancing half a window at a time).
         bptt: stream chunk length (default: the checkpoint's training ``bptt``).
+        load: ``load(lm_dir, words=, device=)`` -> the LM; float checkpoints by default, and
+            ``kaldi-mpq eval-lm`` passes :func:`kaldi_mpq.lm_loading.load_lm` for packed models too.
     """
     if mode not in ("sentence", "stream"):
         raise ConfigError(f"mode must be sentence or stream, got {mode!r}")
-    lm = load_lm(lm_dir, words=words, device=device)
+    lm = load(lm_dir, words=words, device=device)
     if not isinstance(lm, NeuralLM):
         raise ConfigError(f"{lm_dir}: eval-lm needs a neural LM checkpoint")
     ids, oov = read_ids(text_path, lm.symbols, text)

@@ -1,4 +1,4 @@
-"""ADMM training of quantized LMs (paper 1, Sec. IV) and the modified-BP baseline.
+"""ADMM training of quantized LMs (paper 1, Sec. IV).
 
 ADMM, per outer iteration ``k`` (scaled form, Eqs. 20-25)::
 
@@ -11,10 +11,7 @@ after which the validation perplexity of the hard-quantized model ``Q`` is measu
 over the iterations (iteration 0 = post-training quantization) is the result ("final hard
 quantization"). Only coded rows (1-8 bit clusters) carry the penalty and the multiplier.
 
-Modified BP (BinaryConnect): each step quantizes the full-precision weights, runs forward/backward
-with the quantized ones, and applies the gradient to the full-precision weights (straight-through).
-
-Both read the training batches through :class:`~kaldi_mpq.quant.api.TrainStream`: with stream (BPTT)
+The training batches come through :class:`~kaldi_mpq.quant.training.TrainStream`: with stream (BPTT)
 batches an LSTM carries its state from one batch to the next, as in its own training. The two gradient
 evaluations of an extra-gradient step start from the same state; the state carried on is the one of
 the first (at the current weights). The cross-entropy gradient is clipped to ``clip`` (the penalty
@@ -24,19 +21,33 @@ gradient is not).
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from kaldi_mpq.lm.loss import lm_loss
-from kaldi_mpq.quant.api import ADMMConfig, BPConfig, QuantResult, TrainingData, TrainStream, check_finite, \
-    clip_grads, register_quantizer, valid_ppl
+from kaldi_mpq.errors import ConfigError
+from kaldi_mpq.quant.api import QuantResult, TrainingData, register_quantizer
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout
+from kaldi_mpq.quant.training import IterationTracker, TrainedConfig, TrainStream, backward_lm_loss
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ADMMConfig(TrainedConfig):
+    """ADMM (paper 1, Sec. IV): gamma = penalty, eta1 / eta2 the extra-gradient step sizes."""
+
+    gamma: float = 1e-3
+    eta1: float = 0.02
+    eta2: float = 0.001
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (self.gamma > 0 and self.eta1 > 0 and self.eta2 > 0):
+            raise ConfigError("gamma, eta1 and eta2 must be > 0")
 
 
 def _row_masks(layout: QuantLayout, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -47,35 +58,6 @@ def _row_masks(layout: QuantLayout, params: dict[str, torch.Tensor]) -> dict[str
         m[sel] = 1.0
         masks[name] = m.expand_as(as_rows(params[name])).reshape(params[name].shape).clone()
     return masks
-
-
-class _Tracker:
-    """Evaluate the hard-quantized model, keep the best, decide when to stop."""
-
-    def __init__(self, model: nn.Module, layout: QuantLayout, data: TrainingData, patience: int):
-        self.model, self.layout, self.data, self.patience = model, layout, data, patience
-        self.history: list[dict] = []
-        self.best: Optional[tuple] = None
-        self.bad = 0
-
-    def offer(self, it: int, alpha: torch.Tensor, codes: dict, q: dict) -> bool:
-        """Measure ``q``; returns False when training should stop."""
-        theta = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-        self.layout.write(q)
-        ppl = valid_ppl(self.model, self.data.valid)
-        self.layout.write(theta)
-        self.history.append({"iter": it, "valid_ppl": ppl})
-        logger.info("iteration %d: quantized valid ppl %.3f", it, ppl)
-        if self.best is None or ppl < self.best[0]:
-            self.best, self.bad = (ppl, alpha.clone(), {k: v.clone() for k, v in codes.items()}, q), 0
-        else:
-            self.bad += 1
-        return self.bad < self.patience
-
-    def finish(self, method: str) -> QuantResult:
-        _, alpha, codes, q = self.best
-        self.layout.write(q)
-        return QuantResult(self.layout, alpha, codes, method, self.history)
 
 
 @register_quantizer(ADMMConfig)
@@ -93,17 +75,13 @@ def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResu
     codes = layout.codes(alpha)
     q = layout.quantized(alpha, codes)
     lam = {n: torch.zeros_like(params[n]) for n in masks}
-    tracker = _Tracker(model, layout, data, config.patience)
+    tracker = IterationTracker(model, layout, data, config.patience)
     tracker.offer(0, alpha, codes, q)
     stream = TrainStream(model, data.train)
     batches = iter(stream)
 
     def grad_at(batch, state):
-        model.zero_grad(set_to_none=True)
-        loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
-        check_finite(loss, "ADMM")
-        loss.backward()
-        clip_grads([p for p in params.values() if p.grad is not None], config.clip)
+        new_state = backward_lm_loss(model, params.values(), batch, state, config, "ADMM")
         grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in params.items()}
         for n, m in masks.items():  # gradient of gamma/2 ||Theta - Q + lambda||^2 on coded rows
             grads[n] = grads[n] + config.gamma * m * (params[n].detach() - q[n] + lam[n])
@@ -135,37 +113,3 @@ def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResu
         if not tracker.offer(it, alpha, codes, q):
             break
     return tracker.finish("admm")
-
-
-@register_quantizer(BPConfig)
-def _bp(model: nn.Module, config: BPConfig, data: TrainingData) -> QuantResult:
-    layout = QuantLayout(model, config.plan)
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    optimizer = torch.optim.SGD(params.values(), lr=config.lr)
-    alpha = layout.solve()
-    codes = layout.codes(alpha)
-    tracker = _Tracker(model, layout, data, config.patience)
-    tracker.offer(0, alpha, codes, layout.quantized(alpha, codes))
-    stream = TrainStream(model, data.train)
-    batches = iter(stream)
-    for it in range(1, config.max_iters + 1):
-        model.train()
-        for _ in tqdm(range(config.steps_per_iter), desc=f"BP iteration {it}", leave=False, disable=None):
-            theta = {n: p.detach().clone() for n, p in params.items()}
-            alpha = layout.solve(alpha_init=alpha, max_steps=config.als_steps)
-            layout.write(layout.quantized(alpha, layout.codes(alpha)))  # quantized forward
-            optimizer.zero_grad(set_to_none=True)
-            batch, state = next(batches)
-            loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
-            check_finite(loss, "BP")
-            loss.backward()
-            clip_grads([p for p in params.values() if p.grad is not None], config.clip)
-            stream.carry(new_state)
-            layout.write(theta)  # straight-through: the gradient updates the full-precision weights
-            optimizer.step()
-        model.eval()
-        alpha = layout.solve(alpha_init=alpha)
-        codes = layout.codes(alpha)
-        if not tracker.offer(it, alpha, codes, layout.quantized(alpha, codes)):
-            break
-    return tracker.finish("bp")

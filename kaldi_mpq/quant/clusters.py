@@ -29,9 +29,8 @@ one parameter, listed once under their first name (``embedding.weight``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -242,18 +241,3 @@ def check_coverage(cmap: ClusterMap) -> None:
         used[r[r >= 0]] = True
     if not used.all():
         raise AssertionError(f"empty clusters: {[n for n, u in zip(cmap.names, used) if not u][:5]}")
-
-
-def match_names(pattern: str, names: list[str]) -> list[str]:
-    """Names matched by a plan key (exact name or ``re:`` full-match regex)."""
-    if pattern.startswith("re:"):
-        rx = re.compile(pattern[3:])
-        return [n for n in names if rx.fullmatch(n)]
-    return [pattern] if pattern in names else []
-
-
-def describe(cmap: ClusterMap, limit: Optional[int] = None) -> str:
-    """One line per cluster: name and size."""
-    sizes = cmap.cluster_sizes()
-    lines = [f"{n}\t{s}" for n, s in zip(cmap.names, sizes)]
-    return "\n".join(lines[:limit] if limit else lines)

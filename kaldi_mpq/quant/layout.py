@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kaldi_mpq.quant.clusters import FLOAT, ZERO, ClusterMap, as_rows, check_coverage, enumerate_clusters, \
+from kaldi_mpq.quant.clusters import ZERO, ClusterMap, as_rows, check_coverage, enumerate_clusters, \
     fold_lstm_biases, row_width
 from kaldi_mpq.quant.packing import packed_nbytes
 from kaldi_mpq.quant.plan import FLOAT_BITS, Plan, average_bits
@@ -156,11 +156,6 @@ class QuantLayout:
         codes = self.codes(alpha)
         self.write(self.quantized(alpha, codes))
         return alpha, codes
-
-
-def coded_row_scales(layout: QuantLayout, alpha: torch.Tensor, name: str) -> torch.Tensor:
-    """Per-row scale of the coded rows of ``name`` (float32)."""
-    return alpha[layout.coded[name][1]].to(torch.float32)
 
 
 def row_bits_of(layout: QuantLayout, name: str) -> np.ndarray:

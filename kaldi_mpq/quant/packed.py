@@ -3,7 +3,7 @@
 A packed directory::
 
     config.yaml                version: 1
-                               format: packed            # kaldi_mpq.lm.checkpoint dispatches on this
+                               format: packed            # kaldi_mpq.lm_loading dispatches on this
                                packed_version: 1
                                model: {type: lstm, embed_dim: 200, ...}   # as in the float checkpoint
                                quant: {method: admm, average_bits: 4.0, ...}  # informational
@@ -33,10 +33,10 @@ from typing import Optional
 import numpy as np
 import torch
 import yaml
-from torch import nn
 
 from kaldi_mpq.errors import CheckpointError, PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
+from kaldi_mpq.lm.checkpoint import build_model
 from kaldi_mpq.quant.clusters import as_rows, row_width
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.packing import from_unsigned, pack, to_unsigned, unpack
@@ -146,8 +146,6 @@ def read_packed(ckpt_dir: Pathlike, config: dict, symbols) -> PackedModel:
         CheckpointError: a missing, truncated or corrupt file, named.
     """
     from safetensors import SafetensorError, safe_open
-
-    from kaldi_mpq.lm.checkpoint import build_model
 
     ckpt_dir = Path(ckpt_dir)
     path, plan_path = ckpt_dir / PACKED_FILE, ckpt_dir / PLAN_FILE

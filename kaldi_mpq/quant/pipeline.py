@@ -13,8 +13,9 @@ import torch
 
 from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, TrainedConfig, quantize_
-from kaldi_mpq.quant.packed import PACKED_FILE, save_packed
+from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, quantize_
+from kaldi_mpq.quant.training import TrainedConfig
+from kaldi_mpq.quant.packed import file_sizes, save_packed
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
     up to 25% slower (process warm-up)."""
     import math
 
-    from kaldi_mpq.lm.checkpoint import WEIGHTS_FILE, load_lm, read_config
+    from kaldi_mpq.lm.checkpoint import WEIGHTS_FILE, load_float_lm, read_config
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.quant.runtime import load_packed
 
@@ -128,7 +129,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
     for d in map(Path, lm_dirs):
         cfg = read_config(d)
         packed = cfg.get("format") == "packed"
-        lm = load_packed(d, runtime) if packed else load_lm(d, device="cpu")
+        lm = load_packed(d, runtime) if packed else load_float_lm(d, device="cpu")
         ids, _ = read_ids(text, lm.symbols)
         times = []
         for _ in range(max(1, timing_passes)):
@@ -141,8 +142,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             times.append(time.perf_counter() - start)
         secs = min(times)
         if packed:
-            size = (d / PACKED_FILE).stat().st_size
-            ideal = int(cfg["quant"]["ideal_bytes"])
+            size, ideal = file_sizes(d)
             bits = f"{cfg['quant']['average_bits']:g}"
             fp32_bytes = 4 * _float_parameters(cfg["model"], lm.symbols)
         else:

@@ -8,20 +8,28 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from kaldi_mpq.extras import import_extra
 from kaldi_mpq.fileio import Pathlike, atomic_write
 from kaldi_mpq.quant.pipeline import ReportRow
 
 _MARKERS = {"fp32": "*", "ptq": "s", "admm": "o", "bp": "^"}
 
 
+def pyplot():
+    """matplotlib's pyplot drawing into files only (no display needed on a cluster node); a missing
+    matplotlib is a :class:`~kaldi_mpq.errors.MissingExtraError` naming the ``plot`` extra."""
+    matplotlib = import_extra("matplotlib", extra="plot", feature="plotting (quant-report --plot)")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
     """Write a PNG/PDF/SVG (by ``path``'s suffix) of size (MB, log scale) against perplexity (log
     scale when it spans more than 3x); each point is labelled with its bit-width; the points of one
     method on one float model (``ReportRow.family``) are joined in order of size."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed on a cluster node
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     families = list(dict.fromkeys(r.family for r in rows))

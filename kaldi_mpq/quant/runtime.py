@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from kaldi_mpq.errors import CheckpointError
+from kaldi_mpq.lm.checkpoint import read_config, read_words
+from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout, all_rows_coded
 from kaldi_mpq.quant.packed import PackedModel, read_packed
@@ -203,10 +205,8 @@ def to_packed_in_memory(module: nn.Module, pm: PackedModel) -> None:
 # -- loading --------------------------------------------------------------------------------------------
 def load_packed(ckpt_dir, runtime: str = "auto", device: Optional[torch.device] = None,
                 config: Optional[dict] = None, symbols=None):
-    """Load a packed directory as a :class:`~kaldi_mpq.lm.neural.NeuralLM` in a runtime mode."""
-    from kaldi_mpq.lm.checkpoint import read_config, read_words
-    from kaldi_mpq.lm.neural import NeuralLM
-
+    """Load a packed directory as a :class:`~kaldi_mpq.lm.neural.NeuralLM` in a runtime mode
+    (:func:`kaldi_mpq.lm_loading.load_lm` calls it for directories whose format is ``packed``)."""
     ckpt_dir = Path(ckpt_dir)
     config = config if config is not None else read_config(ckpt_dir)
     symbols = symbols if symbols is not None else read_words(ckpt_dir)
@@ -224,17 +224,6 @@ def load_packed(ckpt_dir, runtime: str = "auto", device: Optional[torch.device] 
             device = torch.device("cpu")
             n = to_int8(module, pm)
             logger.info("%s: %d layers run with int8 kernels", ckpt_dir, n)
-    # requires_grad stays as load_lm leaves it (measured: scoring is ~7% slower on CPU with it off)
+    # requires_grad stays as load_float leaves it (measured: scoring is ~7% slower on CPU with it off)
     # packed: the output layer decodes its weights on every call, so it is called once per pass
     return NeuralLM(module, symbols, device=device, output_chunk=0 if mode == "packed" else None)
-
-
-def _register() -> None:
-    from kaldi_mpq.lm.checkpoint import register_loader
-
-    @register_loader("packed")
-    def _load(ckpt_dir: Path, config: dict, symbols, device):
-        return load_packed(ckpt_dir, str(config.get("runtime", "auto")), device, config, symbols)
-
-
-_register()

@@ -140,7 +140,7 @@ def load_rescoring_lms(lm_dir: Pathlike, words: Pathlike, old_lm: Optional[Pathl
         SymbolTableError: "word lists mismatch" between the LM and ``words``.
         ConfigError: ``ngram`` without ``old_lm``.
     """
-    from kaldi_mpq.lm.checkpoint import load_lm
+    from kaldi_mpq.lm_loading import load_lm
     from kaldi_mpq.ngram.arpa import NgramLM
 
     check_lm_set(old_lm is not None, ngram is not None)

@@ -13,6 +13,7 @@ SGML ``PATH`` entries (one per reference segment; ``eval,"ref","hyp",...`` items
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -184,8 +185,6 @@ def run_sc_stats_mapsswe(sgml_files: list[Pathlike], out_dir: Pathlike, name: st
     Raises:
         ScoringError: sc_stats missing or its report lacks the MTCH_PR_RESULTS line.
     """
-    from scipy.stats import norm
-
     tool = find_sctk_tool("sc_stats")
     if tool is None:
         raise ScoringError("sc_stats not found (apt-get install sctk)")
@@ -197,4 +196,4 @@ def run_sc_stats_mapsswe(sgml_files: list[Pathlike], out_dir: Pathlike, name: st
     if m is None:
         raise ScoringError(f"sc_stats wrote no MTCH_PR_RESULTS line to {report}")
     z = float(m.group(1))
-    return z, float(2 * norm.sf(abs(z)))
+    return z, math.erfc(abs(z) / math.sqrt(2.0))  # two-sided p of a standard normal Z

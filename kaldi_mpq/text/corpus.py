@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 from kaldi_mpq.errors import TextFormatError
+from kaldi_mpq.extras import import_extra
 from kaldi_mpq.fileio import Pathlike, open_text
 from kaldi_mpq.text.normalize import NORMALIZERS
 
@@ -71,10 +72,9 @@ def read_supervisions(path: Pathlike) -> Iterator[tuple[str, str]]:
     """``(supervision id, text)`` of a lhotse SupervisionSet manifest."""
     path = Path(path)
     _check_file(path)
-    from lhotse import SupervisionSet
-
+    lhotse = import_extra("lhotse", extra="lhotse", feature=f"reading the lhotse manifest {path}")
     try:
-        sups = SupervisionSet.from_file(path)
+        sups = lhotse.SupervisionSet.from_file(path)
     except Exception as e:  # lhotse raises many types for bad manifests
         raise TextFormatError(f"{path}: not a lhotse SupervisionSet manifest ({e})") from None
     for s in sups:

@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from kaldi_mpq.errors import CheckpointError, ConfigError, SymbolTableError
-from kaldi_mpq.lm.checkpoint import build_model, load_lm, register_loader
+from kaldi_mpq.lm.checkpoint import build_model
+from kaldi_mpq.lm_loading import load_lm, register_loader
 from kaldi_mpq.testing.lm import TINY_MODELS, tiny_checkpoint, tiny_lm, tiny_symbols
 
 

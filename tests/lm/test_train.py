@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from kaldi_mpq.errors import ConfigError, TrainingError
-from kaldi_mpq.lm.checkpoint import load_lm, read_config
+from kaldi_mpq.lm.checkpoint import read_config
+from kaldi_mpq.lm_loading import load_lm
 from kaldi_mpq.lm.evaluate import evaluate_perplexity
 from kaldi_mpq.lm.train import LrSchedule, TrainConfig, make_batches, train_lm
 from kaldi_mpq.testing.lm import TINY_MODELS, tiny_module, tiny_symbols

@@ -4,7 +4,8 @@ import torch
 
 from kaldi_mpq.cli import main as cli_main
 from kaldi_mpq.errors import CheckpointError
-from kaldi_mpq.lm.checkpoint import build_model, load_lm, save_checkpoint
+from kaldi_mpq.lm.checkpoint import build_model, save_checkpoint
+from kaldi_mpq.lm_loading import load_lm
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.quant import PTQConfig, load_packed, quantize_, save_packed
 from kaldi_mpq.quant.packed import PACKED_FILE, file_sizes

@@ -10,7 +10,7 @@ from kaldi_mpq.lm.checkpoint import build_model, save_checkpoint
 from kaldi_mpq.lm.train import TrainConfig
 from kaldi_mpq.quant import ADMMConfig, BPConfig, TrainingData, quantize_
 from kaldi_mpq.lm.loss import lm_loss
-from kaldi_mpq.quant.api import TrainStream
+from kaldi_mpq.quant.training import TrainStream
 from kaldi_mpq.quant.pipeline import quantize_files, train_config_of
 from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
 
@@ -100,6 +100,7 @@ def test_quantize_files_follows_the_models_training_config(tmp_path, lstm, symbo
     assert train_config_of({"train": train}, batching="sentence", batch_size=5).max_tokens is None
     seen = {}
     import kaldi_mpq.quant.admm as admm
+    import kaldi_mpq.quant.bp as bp
 
     real = admm.TrainStream
 
@@ -107,7 +108,7 @@ def test_quantize_files_follows_the_models_training_config(tmp_path, lstm, symbo
         seen["batches"] = batches
         return real(model, batches)
 
-    admm.TrainStream = spy
+    admm.TrainStream = bp.TrainStream = spy
     try:
         result = quantize_files(tmp_path / "fp", tmp_path / "a2", ADMMConfig(plan=2, max_iters=1, steps_per_iter=2),
                                 train=text, valid=text)
@@ -117,5 +118,5 @@ def test_quantize_files_follows_the_models_training_config(tmp_path, lstm, symbo
                        train=text, valid=text, batching="sentence", batch_size=4)
         assert isinstance(seen["batches"], SentenceBatches) and seen["batches"].batch_size == 4
     finally:
-        admm.TrainStream = real
+        admm.TrainStream = bp.TrainStream = real
     assert result.history[0]["iter"] == 0 and len(result.history) == 2
