@@ -19,7 +19,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from kaldi_mpq.errors import CheckpointError
+from kaldi_mpq.errors import CheckpointError, ConfigError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.checkpoint import CONFIG_FILE, load_float, open_checkpoint
 from kaldi_mpq.lm.interface import LanguageModel
@@ -55,7 +55,7 @@ def load_lm(
     """Load an LM directory of any format (a packed model in its ``auto`` runtime).
 
     Args:
-        ckpt_dir: the directory.
+        ckpt_dir: the directory, or an n-gram LM file (ARPA, gzip'd ARPA, ``G.fst``, ``G.carpa``).
         words: a lang dir's ``words.txt`` (path or table) the LM must agree with, or ``None``.
         device: ``cpu``, ``cuda``... (default: CUDA when present).
 
@@ -64,6 +64,12 @@ def load_lm(
         CheckpointError: a missing or corrupt file (named), or an unknown ``format``.
     """
     ckpt_dir = Path(ckpt_dir)
+    if ckpt_dir.is_file():  # an n-gram LM file (ARPA, .gz, G.fst, G.carpa) rescores on its own too
+        if words is None:
+            raise ConfigError(f"{ckpt_dir}: an n-gram LM file needs the lang dir's words.txt (--words)")
+        from kaldi_mpq.ngram.load import load_ngram_lm
+
+        return load_ngram_lm(ckpt_dir, words)
     config, symbols = open_checkpoint(ckpt_dir, words)
     fmt = str(config.get("format", "float"))
     if fmt not in _LOADERS:

@@ -30,7 +30,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``lattice-rescore``."""
     parser.add_argument("in_dir", help="input decode dir (lat.JOB.gz, num_jobs)")
     parser.add_argument("out_dir", help="output decode dir (jobs already written there are not redone)")
-    parser.add_argument("--lm", required=True, help="neural LM checkpoint dir (or packed quantized LM)")
+    parser.add_argument("--lm", required=True,
+                        help="LM checkpoint dir (float or packed quantized), or an n-gram LM file (ARPA, .gz, G.fst, G.carpa)")
     parser.add_argument("--words", required=True, help="the lang dir's words.txt (must equal the LM's)")
     parser.add_argument("--old-lm", help="ARPA of the first-pass n-gram LM to remove and interpolate with")
     parser.add_argument("--ngram", help="ARPA of another n-gram LM to interpolate with instead of --old-lm "

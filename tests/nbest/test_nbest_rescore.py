@@ -103,3 +103,17 @@ def test_separate_ngram_to_interpolate_with(symbols, ngram, tmp_path):
     assert [e.graph_cost for nb in same for e in nb.entries] == pytest.approx([e.graph_cost for nb in plain for e in nb.entries])
     with pytest.raises(ConfigError, match="needs the old LM"):
         rescore_nbest(lists, lm, weight=0.4, interpolation="log-linear", ngram_lm=other)
+
+
+def test_an_ngram_file_loads_as_the_rescoring_lm(arpa_path, symbols, ngram, tmp_path):
+    """``--lm some.arpa``: the n-gram on its own is a rescoring LM, scoring exactly as NgramLM does."""
+    from kaldi_mpq.lm_loading import load_lm
+
+    words = tmp_path / "words.txt"
+    symbols.write(words)
+    lm = load_lm(arpa_path, words=words)
+    sents = [[symbols[w] for w in ("w1", "w2", "w3")], [symbols["w5"]]]
+    for got, want in zip(lm.score_sentences(sents), ngram.score_sentences(sents)):
+        np.testing.assert_allclose(got, want)
+    with pytest.raises(ConfigError, match="words.txt"):
+        load_lm(arpa_path)
