@@ -4,7 +4,8 @@ and logs in a temporary directory, and stopped at the end.
 
 The configuration is one that works in a container: no cgroups (proctrack/linuxproc, task/none, no
 accounting gatherer), no accounting database (``sacct`` has nothing to read), so finished jobs are
-recorded with ``jobcomp/filetxt`` in :attr:`SlurmCluster.jobcomp`, one line per array task.
+recorded with ``jobcomp/filetxt`` in :attr:`SlurmCluster.jobcomp`, one line per array task. The node has no
+GPUs (no GRES), so Slurm refuses jobs that ask for one.
 Starting daemons needs root; :func:`start_cluster` skips the test with the reason otherwise.
 """
 

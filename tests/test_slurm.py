@@ -160,3 +160,29 @@ def test_a_failing_task_is_named_with_its_log(cluster, experiment, capsys):
     assert "JOB=1 failed" not in run.stderr and "JOB=3 failed" not in run.stderr
     assert "lat.2.gz" in (out_dir / "log" / "rescore.2.log").read_text()
     assert not (out_dir / "lat.2.gz").exists()
+
+
+def test_resource_options_reach_slurm(cluster, tmp_path, capsys):
+    """--num-threads, --mem and --max-jobs-run become each array task's CPUs and memory; --gpu asks Slurm
+    for a GPU (--gres=gpu:1), which this GPU-less node refuses at submission, named with the log. (The
+    range variable is N: as in Kaldi, every occurrence of its name in the command is replaced.)"""
+    cmd = [str(LOCAL / "slurm.sh"), "--num-threads", "2", "--mem", "100M", "--max-jobs-run", "1",
+           "N=1:2", "log/res.N.log", "echo", "task", "N", "&&", "scontrol", "show", "job",
+           "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=cluster.env, timeout=STAGE_TIMEOUT)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"Slurm job \d+ N=1:2", run.stderr), run.stderr
+    logs = [(tmp_path / "log" / f"res.{t}.log").read_text() for t in (1, 2)]
+    with capsys.disabled():
+        print("\nlocal/slurm.sh --num-threads 2 --mem 100M, scontrol show job of each task:")
+        for log in logs:
+            print("  " + " ".join(re.findall(r"\b(?:JobId|ArrayJobId|ArrayTaskId|NumCPUs|MinMemoryCPU)=\S+", log)))
+    for t, log in zip((1, 2), logs):
+        assert f"task {t}\n" in log and f"ArrayTaskId={t} " in log
+        assert "NumCPUs=2 " in log and "MinMemoryCPU=100M" in log
+    gpu = subprocess.run([str(LOCAL / "slurm.sh"), "--gpu", "1", "log/gpu.log", "nvidia-smi"], capture_output=True,
+                         text=True, cwd=tmp_path, env=cluster.env, timeout=STAGE_TIMEOUT)
+    with capsys.disabled():
+        print("local/slurm.sh --gpu 1 on a node without GPUs:\n  " + "\n  ".join(gpu.stderr.splitlines()))
+    assert gpu.returncode == 1
+    assert "sbatch failed" in gpu.stderr and "log/gpu.log" in gpu.stderr and "gres" in gpu.stderr.lower()
