@@ -2,8 +2,9 @@
 # Install kaldi-mpq into ./.venv (created if missing).
 #
 # Usage: bash local/install.sh          # the package with the extras the recipes use (plot, lhotse)
-#        bash local/install.sh --test   # also the test extra (pytest, hypothesis, kaldifst), and Debian's
-#                                       # sctk (sclite) when root
+#        bash local/install.sh --test   # also the test extra (pytest, hypothesis, kaldifst), and (when root)
+#                                       # Debian's sctk (sclite) and slurm-wlm's slurmctld, slurmd,
+#                                       # slurm-client + munge
 #
 # PyTorch is installed first so that pip does not pull a multi-GB CUDA build on CPU-only machines;
 # set TORCH_SPEC (e.g. TORCH_SPEC=torch) to choose another build, or pre-install torch in the venv.
@@ -24,9 +25,20 @@ if ! python -c "import torch" 2>/dev/null; then
 fi
 if $with_test; then
   pip install -q -e ".[plot,lhotse,test]"
-  if ! [ -x /usr/lib/sctk/bin/sclite ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sctk) >/dev/null \
+  # Debian packages the tests use when present: sctk (sclite, hubscr.pl) and a single-node Slurm
+  # (tests/test_slurm.py starts munged, slurmctld and slurmd itself; it needs root).
+  slurm_debs=()
+  for prog in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
+    PATH=/usr/sbin:$PATH command -v "${prog%%:*}" > /dev/null || slurm_debs+=("${prog#*:}")
+  done
+  if { ! [ -x /usr/lib/sctk/bin/sclite ] || [ ${#slurm_debs[@]} -gt 0 ]; } && [ "$(id -u)" = 0 ] \
+      && command -v apt-get >/dev/null; then
+    apt-get update -qq > /dev/null || true
+    export DEBIAN_FRONTEND=noninteractive
+    [ -x /usr/lib/sctk/bin/sclite ] || apt-get install -y -qq sctk > /dev/null \
       || echo "local/install.sh: could not install sctk; sclite tests will be skipped" >&2
+    [ ${#slurm_debs[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${slurm_debs[@]}" > /dev/null \
+      || echo "local/install.sh: could not install ${slurm_debs[*]}; the Slurm tests will be skipped" >&2
   fi
 else
   pip install -q -e ".[plot,lhotse]"

@@ -6,6 +6,10 @@ Usage:
         --train data/train/text --valid data/dev/text --words data/lang/words.txt --unk '<UNK>' --out exp/lm
     kaldi-mpq train-lm --config lstm_2x200 --train T --valid V --out exp/lstm --resume   # after a kill
     kaldi-mpq train-lm --list-presets
+    torchrun --nproc_per_node 4 $(which kaldi-mpq) train-lm --config lstm_2x1024 --train T --valid V --out D
+
+Under torchrun each process trains on cuda:LOCAL_RANK (or the CPU with --device cpu) on its share of the
+rows of every batch; train.batch_size stays the global batch, so the result matches one process.
 
 The output directory holds config.yaml, words.txt and model.safetensors (the best validation epoch)
 plus train_state.pt (for --resume). Without --words the vocabulary is every word of the training text.
@@ -47,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.errors import ConfigError
     from kaldi_mpq.lm.config import load_config, preset_names
+    from kaldi_mpq.lm.distributed import is_main_process
     from kaldi_mpq.lm.pipeline import TextOptions, train_lm_files
 
     if args.list_presets:
@@ -66,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
         text=TextOptions(format=args.format, normalize=args.normalize), resume=args.resume,
         progress=not args.no_progress,
     )
-    print(f"{args.out}: best valid ppl {result.best_valid_ppl:.2f} at epoch {result.best_epoch} "
-          f"of {len(result.history) and result.history[-1].epoch}")
+    if is_main_process():
+        print(f"{args.out}: best valid ppl {result.best_valid_ppl:.2f} at epoch {result.best_epoch} "
+              f"of {len(result.history) and result.history[-1].epoch}")
     return 0

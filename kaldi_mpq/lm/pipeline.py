@@ -14,6 +14,7 @@ import torch
 from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_float_lm, read_config
+from kaldi_mpq.lm.distributed import torchrun_process_group
 from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
 from kaldi_mpq.lm.loss import is_recurrent
 from kaldi_mpq.lm.neural import NeuralLM
@@ -53,7 +54,8 @@ def train_lm_files(
 ) -> TrainResult:
     """Train the LM of ``config`` (``model`` + ``train`` sections) on text files into ``out_dir``.
 
-    Without ``words`` the vocabulary is every word of the training text (plus ``unk``).
+    Without ``words`` the vocabulary is every word of the training text (plus ``unk``). Launched by
+    ``torchrun`` (``WORLD_SIZE`` > 1), the processes train data-parallel (:mod:`kaldi_mpq.lm.distributed`).
 
     Raises:
         ConfigError: bad config, or ``resume`` with a config that differs from the checkpoint's.
@@ -61,32 +63,34 @@ def train_lm_files(
         TrainingError: NaN loss (the message names the training file).
     """
     tcfg = TrainConfig.from_dict(config.get("train", {}))
-    train_sents = read_sentences(train, format=text.format, normalize=text.normalize)
-    if words is None:
-        symbols = build_vocab(count_words(train_sents), unk=unk, source=str(train))
-    elif isinstance(words, SymbolTable):
-        symbols = words
-    else:
-        symbols = SymbolTable.read(words, unk=unk)
-    valid_ids, valid_oov = read_ids(valid, symbols, text)
-    train_ids = sentences_to_ids(train_sents, symbols)
-    logger.info("vocabulary %d ids; train OOV rate %.2f%%, valid OOV rate %.2f%%", symbols.size,
-                100 * oov_stats(train_sents, symbols).oov_rate, 100 * valid_oov.oov_rate)
-    if resume:
-        saved = read_config(out_dir)
-        if saved.get("model") != config["model"] or saved.get("train") != tcfg.to_dict():
-            raise ConfigError(f"--resume: config differs from {Path(out_dir) / CONFIG_FILE}")
-    torch.manual_seed(tcfg.seed)
-    module = build_model(config["model"], symbols)
-    logger.info("%s LM with %.2f M parameters on %s", config["model"]["type"],
-                sum(p.numel() for p in module.parameters()) / 1e6, tcfg.resolved_device())
-    train_b = make_batches(train_ids, symbols, tcfg, train=True)
-    valid_b = make_batches(valid_ids, symbols, tcfg, train=False)
-    try:
-        return train_lm(module, train_b, valid_b, tcfg, out_dir=out_dir, symbols=symbols,
-                        model_config=config["model"], resume=resume, progress=progress)
-    except TrainingError as e:
-        raise TrainingError(f"{train}: {e}") from None
+    with torchrun_process_group(tcfg.device) as parallel:
+        train_sents = read_sentences(train, format=text.format, normalize=text.normalize)
+        if words is None:
+            symbols = build_vocab(count_words(train_sents), unk=unk, source=str(train))
+        elif isinstance(words, SymbolTable):
+            symbols = words
+        else:
+            symbols = SymbolTable.read(words, unk=unk)
+        valid_ids, valid_oov = read_ids(valid, symbols, text)
+        train_ids = sentences_to_ids(train_sents, symbols)
+        logger.info("vocabulary %d ids; train OOV rate %.2f%%, valid OOV rate %.2f%%", symbols.size,
+                    100 * oov_stats(train_sents, symbols).oov_rate, 100 * valid_oov.oov_rate)
+        if resume:
+            saved = read_config(out_dir)
+            if saved.get("model") != config["model"] or saved.get("train") != tcfg.to_dict():
+                raise ConfigError(f"--resume: config differs from {Path(out_dir) / CONFIG_FILE}")
+        torch.manual_seed(tcfg.seed)
+        module = build_model(config["model"], symbols)
+        logger.info("%s LM with %.2f M parameters on %s%s", config["model"]["type"],
+                    sum(p.numel() for p in module.parameters()) / 1e6, parallel.device,
+                    f" (rank 0 of {parallel.world_size})" if parallel.enabled else "")
+        train_b = make_batches(train_ids, symbols, tcfg, train=True)
+        valid_b = make_batches(valid_ids, symbols, tcfg, train=False)
+        try:
+            return train_lm(module, train_b, valid_b, tcfg, out_dir=out_dir, symbols=symbols,
+                            model_config=config["model"], resume=resume, progress=progress)
+        except TrainingError as e:
+            raise TrainingError(f"{train}: {e}") from None
 
 
 @dataclass

@@ -12,6 +12,11 @@ Each epoch ends with an evaluation on the validation batches and an atomic check
 ``model.safetensors`` holds the best epoch so far; ``train_state.pt`` the last epoch's weights, optimizer,
 schedule and random-number states). ``resume=True`` continues from it and gives the same final weights
 as an uninterrupted run.
+
+Under ``torchrun`` (a joined process group, :mod:`kaldi_mpq.lm.distributed`) the same call trains data-
+parallel: each process takes its rows of every batch, gradients are all-reduced, and the run equals a
+single process at the same ``batch_size`` up to summation order and dropout masks; rank 0 alone logs
+and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from tqdm import tqdm
 
 from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.lm.evaluate import evaluate_perplexity
+from kaldi_mpq.lm.distributed import DataParallel
+from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
 from kaldi_mpq.lm.loss import detach_state, is_recurrent, token_nll
 from kaldi_mpq.lm.neural import default_device
 from kaldi_mpq.text.batching import SentenceBatches, StreamBatches
@@ -227,8 +233,13 @@ def train_epoch(
     epoch: int = 1,
     progress: bool = True,
     on_batch: Optional[Callable[[int, int], None]] = None,
+    parallel: DataParallel = DataParallel(),
 ) -> tuple[float, int, int, float]:
     """One pass over ``batches``; returns ``(train loss nats/token, tokens, steps done, seconds)``.
+
+    With ``parallel`` enabled, ``module`` is :meth:`DataParallel.wrap`'s view and ``batches`` this
+    process's shard; the loss, tokens and rows are summed over the processes before each backward, so
+    every process scales its loss by the whole batch's count and the returned figures are global.
 
     Raises:
         TrainingError: a NaN or infinite loss (names the epoch and batch).
@@ -237,7 +248,7 @@ def train_epoch(
     module.train()
     carry = getattr(batches, "carries_state", False) and is_recurrent(module)
     state = None
-    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    total_loss = 0.0
     total_tokens = 0
     start = last_log = time.perf_counter()
     bar = tqdm(batches, total=len(batches), desc=f"epoch {epoch}", unit="batch", disable=not progress,
@@ -249,32 +260,42 @@ def train_epoch(
         for g in optimizer.param_groups:
             g["lr"] = lr
         nll, n, state = token_nll(module, (inputs, targets), detach_state(state), carry=carry)
-        loss = nll / (inputs.shape[0] if config.loss_reduction == "sum_over_time" else max(n, 1))
+        value, n_all, rows = parallel.sum([nll.detach(), n, inputs.shape[0]])
+        if not math.isfinite(value):
+            raise TrainingError(f"loss is {value} at epoch {epoch}, batch {i + 1} (lr {lr:g}); "
+                                f"lower the learning rate or clip gradients")
+        denominator = rows if config.loss_reduction == "sum_over_time" else max(n_all, 1)
+        # DDP averages the processes' gradients: scaling by world_size makes that the whole batch's
+        loss = nll * parallel.world_size / denominator
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.clip > 0:
             nn.utils.clip_grad_norm_(module.parameters(), config.clip)
         optimizer.step()
         step += 1
-        value = nll.item()
-        if not math.isfinite(value):
-            raise TrainingError(f"loss is {value} at epoch {epoch}, batch {i + 1} (lr {lr:g}); "
-                                f"lower the learning rate or clip gradients")
         total_loss += value
-        total_tokens += n
+        total_tokens += int(n_all)
         if progress and i % 20 == 0:
             secs = time.perf_counter() - start
-            bar.set_postfix(ppl=f"{math.exp(min(float(total_loss) / max(total_tokens, 1), 700)):.1f}",
+            bar.set_postfix(ppl=f"{math.exp(min(total_loss / max(total_tokens, 1), 700)):.1f}",
                             tok_s=f"{total_tokens / max(secs, 1e-9):.0f}", lr=f"{lr:.3g}", refresh=False)
         elif not progress and time.perf_counter() - last_log > LOG_EVERY_SECONDS:
             last_log = time.perf_counter()
             logger.info("epoch %d: batch %d/%d, train ppl %.2f, %.0f tokens/s", epoch, i + 1, len(batches),
-                        math.exp(min(float(total_loss) / max(total_tokens, 1), 700)),
-                        total_tokens / (last_log - start))
+                        math.exp(min(total_loss / max(total_tokens, 1), 700)), total_tokens / (last_log - start))
         if on_batch is not None:
             on_batch(epoch, i)
     bar.close()
-    return float(total_loss) / max(total_tokens, 1), total_tokens, step, time.perf_counter() - start
+    return total_loss / max(total_tokens, 1), total_tokens, step, time.perf_counter() - start
+
+
+def evaluate_sharded(module: nn.Module, batches, parallel: DataParallel) -> PerplexityResult:
+    """Validation loss of ``module`` on this process's shard, summed over the processes."""
+    part = evaluate_perplexity(module, batches)
+    if not parallel.enabled:
+        return part
+    nll, tokens = parallel.sum([part.loss * part.tokens, part.tokens])
+    return PerplexityResult(loss=nll / max(tokens, 1), tokens=int(tokens), seconds=part.seconds)
 
 
 def train_lm(
@@ -306,14 +327,14 @@ def train_lm(
     """
     from kaldi_mpq.lm.checkpoint import save_checkpoint
 
-    device = config.resolved_device()
-    module.to(device)
+    parallel = DataParallel.current(config.device)
+    module.to(parallel.device)
     optimizer = make_optimizer(module, config)
     schedule = LrSchedule(config, len(train_batches))
     result = TrainResult()
     first_epoch, step, bad_epochs = 1, 0, 0
     best_state = None
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed + parallel.rank)  # dropout: each process draws its own masks
     if resume:
         state_path = Path(out_dir) / STATE_FILE if out_dir is not None else None
         if state_path is None or not state_path.is_file():
@@ -322,7 +343,7 @@ def train_lm(
         module.load_state_dict(saved["last_model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
-        _set_rng_state(saved["rng"])
+        _restore_rng(saved, parallel, config.seed)
         result = saved["result"]
         first_epoch, step, bad_epochs = saved["epoch"] + 1, saved["step"], saved["bad_epochs"]
         best_state = saved["best_model"]
@@ -330,14 +351,17 @@ def train_lm(
                     saved["epoch"], result.best_valid_ppl, result.best_epoch)
         if saved.get("finished"):
             first_epoch = config.epochs + 1
+    trainee = parallel.wrap(module)
+    train_batches, valid_batches = parallel.shard(train_batches), parallel.shard(valid_batches)
+    progress = progress and parallel.is_main
     for epoch in range(first_epoch, config.epochs + 1):
         if hasattr(train_batches, "set_epoch"):
             train_batches.set_epoch(epoch)
         schedule.start_epoch(epoch)
-        loss, tokens, step, secs = train_epoch(module, train_batches, optimizer, schedule, config, step,
-                                               epoch, progress, on_batch)
+        loss, tokens, step, secs = train_epoch(trainee, train_batches, optimizer, schedule, config, step,
+                                               epoch, progress, on_batch, parallel)
         lr = schedule.lr_at(max(step - 1, 0))  # the rate of the epoch's last update (after warm-up)
-        valid = evaluate_perplexity(module, valid_batches)
+        valid = evaluate_sharded(module, valid_batches, parallel)
         if not math.isfinite(valid.loss):
             raise TrainingError(f"validation loss is {valid.loss} after epoch {epoch} (lr {lr:g}); the model "
                                 f"diverged: lower the learning rate or clip gradients")
@@ -360,8 +384,11 @@ def train_lm(
             result.stopped_early = True
             logger.info("early stop: no better validation perplexity for %d epochs", bad_epochs)
         if out_dir is not None:
-            _save(out_dir, module, best_state, optimizer, schedule, result, epoch, step, bad_epochs,
-                  bool(finished), config, symbols, model_config, save_checkpoint)
+            rng_states = parallel.gather(_rng_state())  # every process's, for an exact --resume
+            if parallel.is_main:
+                _save(out_dir, module, best_state, optimizer, schedule, result, epoch, step, bad_epochs,
+                      bool(finished), config, symbols, model_config, save_checkpoint, rng_states)
+            parallel.barrier()
         if finished:
             break
     if best_state is not None:
@@ -369,15 +396,28 @@ def train_lm(
     return result
 
 
+def _restore_rng(saved: dict, parallel: DataParallel, seed: int) -> None:
+    """This process's random-number state from a training state (``rng_per_rank``: one per process of
+    the run that wrote it); with another number of processes, fresh seeds (dropout masks then differ
+    from an uninterrupted run's)."""
+    states = saved.get("rng_per_rank") or [saved["rng"]]
+    if len(states) == parallel.world_size:
+        _set_rng_state(states[parallel.rank])
+        return
+    logger.warning("resuming on %d processes a run trained on %d: random-number states re-seeded, so "
+                   "dropout differs from an uninterrupted run", parallel.world_size, len(states))
+    torch.manual_seed(seed + parallel.rank + 1000 * saved["epoch"])
+
+
 def _save(out_dir, module, best_state, optimizer, schedule, result, epoch, step, bad_epochs, finished,
-          config, symbols, model_config, save_checkpoint) -> None:
+          config, symbols, model_config, save_checkpoint, rng_states) -> None:
     if symbols is None or model_config is None:
         raise ValueError("out_dir needs symbols and model_config")
     buf = io.BytesIO()
     torch.save({
         "last_model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         "best_model": best_state, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-        "rng": _rng_state(), "result": result, "epoch": epoch, "step": step, "bad_epochs": bad_epochs,
+        "rng": rng_states[0], "rng_per_rank": rng_states, "result": result, "epoch": epoch, "step": step, "bad_epochs": bad_epochs,
         "finished": finished,
     }, buf)
     last = {k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -10,6 +10,10 @@ Two layouts:
   :data:`IGNORE` (the LM never predicts it), so a stream predicts exactly the tokens sentence scoring
   does: every word and one ``</s>`` per sentence.
 
+Both split over data-parallel training processes with ``shard(rank, world_size)``: every process reads
+the same batches (``batch_size`` is the global batch) and keeps its share of their rows, so the
+processes together see exactly what one process sees.
+
 Example (ids)::
 
     >>> inputs, targets = pad_sentences([[5, 6], [7]], bos=1, eos=2)
@@ -19,17 +23,22 @@ Example (ids)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
-from kaldi_mpq.errors import TextFormatError
+from kaldi_mpq.errors import ConfigError, TextFormatError
 
 IGNORE = -100  # target id that does not count (torch's cross-entropy ignore_index)
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs [B, T], targets [B, T]) LongTensors
+
+
+def _check_shard(rank: int, world_size: int) -> None:
+    if not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
 
 
 def pad_sentences(sentences: Sequence[Sequence[int]], bos: int, eos: int) -> Batch:
@@ -71,8 +80,11 @@ class SentenceBatches:
     shuffle: bool = False
     seed: int = 0
     epoch: int = 0
+    rank: int = 0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
+        _check_shard(self.rank, self.world_size)
         order = sorted(range(len(self.sentences)), key=lambda i: len(self.sentences[i]))
         self._groups: list[list[int]] = []
         cur: list[int] = []
@@ -98,11 +110,22 @@ class SentenceBatches:
             rng = np.random.default_rng(self.seed + self.epoch)
             groups = [groups[i] for i in rng.permutation(len(groups))]
         for g in groups:
-            yield pad_sentences([self.sentences[i] for i in g], self.bos, self.eos)
+            part = g[self.rank :: self.world_size]
+            if part:
+                yield pad_sentences([self.sentences[i] for i in part], self.bos, self.eos)
+            else:  # a batch with fewer sentences than processes: nothing for this one
+                yield torch.empty((0, 1), dtype=torch.long), torch.empty((0, 1), dtype=torch.long)
+
+    def shard(self, rank: int, world_size: int) -> "SentenceBatches":
+        """This process's sentences of every batch (every ``world_size``-th, from ``rank``); a batch
+        smaller than ``world_size`` leaves some processes an empty ``[0, 1]`` batch."""
+        return replace(self, rank=rank, world_size=world_size)
 
     @property
     def num_tokens(self) -> int:
-        return num_predicted(self.sentences)
+        if self.world_size == 1:
+            return num_predicted(self.sentences)
+        return num_predicted([self.sentences[i] for g in self._groups for i in g[self.rank :: self.world_size]])
 
     @property
     def carries_state(self) -> bool:
@@ -137,8 +160,14 @@ class StreamBatches:
     eos: int
     batch_size: int = 20
     bptt: int = 35
+    rank: int = 0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
+        _check_shard(self.rank, self.world_size)
+        if self.batch_size < self.world_size:
+            raise ConfigError(f"batch_size {self.batch_size} cannot be split over {self.world_size} processes: "
+                             f"stream batches give each process whole rows")
         stream = stream_ids(self.sentences, self.bos, self.eos)
         n_cols = (len(stream) - 1) // self.batch_size
         if n_cols < 1:
@@ -146,10 +175,18 @@ class StreamBatches:
                 f"text too short for stream batches: {len(stream)} tokens for batch_size {self.batch_size}"
             )
         data = stream[: self.batch_size * n_cols + 1]
-        self._inputs = data[:-1].view(self.batch_size, n_cols)
         targets = data[1:].clone()
         targets[targets == self.bos] = IGNORE
-        self._targets = targets.view(self.batch_size, n_cols)
+        rows = slice(self.batch_size * self.rank // self.world_size,
+                     self.batch_size * (self.rank + 1) // self.world_size)
+        self._inputs = data[:-1].view(self.batch_size, n_cols)[rows]
+        self._targets = targets.view(self.batch_size, n_cols)[rows]
+
+    def shard(self, rank: int, world_size: int) -> "StreamBatches":
+        """This process's contiguous block of rows (``batch_size * rank // world_size`` up to the next
+        process's); the rows keep their place in the stream, so a recurrent state carries over as in one
+        process."""
+        return replace(self, rank=rank, world_size=world_size)
 
     def set_epoch(self, epoch: int) -> None:  # same batches every epoch
         pass

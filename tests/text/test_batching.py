@@ -1,7 +1,10 @@
 """Sentence batches and stream (BPTT) batches."""
 
+import numpy as np
+import pytest
 import torch
 
+from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.text.batching import IGNORE, SentenceBatches, StreamBatches, pad_sentences, stream_ids
 
 BOS, EOS = 1, 2
@@ -68,3 +71,38 @@ def test_window_batches_count_every_target_once_with_history():
     expected = [t for t in stream[1:] if t != BOS]
     assert scored == expected and w.num_tokens == len(expected)
     assert max(x.shape[1] for x, _ in w) == 8
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_stream_shards_are_the_rows_of_the_global_batches(world_size):
+    rng = np.random.default_rng(0)
+    sents = [list(rng.integers(3, 20, size=rng.integers(1, 9))) for _ in range(60)]
+    whole = StreamBatches(sents, bos=1, eos=2, batch_size=7, bptt=5)
+    shards = [whole.shard(r, world_size) for r in range(world_size)]
+    assert all(len(s) == len(whole) for s in shards)  # every process steps through the same batches
+    for b, parts in zip(whole, zip(*shards)):
+        for k in (0, 1):
+            assert torch.equal(torch.cat([p[k] for p in parts]), b[k])
+    assert sum(s.num_tokens for s in shards) == whole.num_tokens
+    with pytest.raises(ConfigError, match="cannot be split over 8 processes"):
+        whole.shard(0, 8)
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_sentence_shards_split_each_batch_and_leave_small_ones_empty(world_size):
+    rng = np.random.default_rng(1)
+    sents = [list(rng.integers(3, 20, size=rng.integers(1, 9))) for _ in range(21)]  # last batch: 1
+    whole = SentenceBatches(sents, bos=1, eos=2, batch_size=4, shuffle=True, seed=3)
+    shards = [whole.shard(r, world_size) for r in range(world_size)]
+    for s in (whole, *shards):
+        s.set_epoch(2)
+
+    def sentences_of(batch):  # each row's targets without the padding
+        return sorted(tuple(t[t != IGNORE].tolist()) for t in batch[1])
+
+    empty = 0
+    for b, parts in zip(whole, zip(*shards)):
+        assert sorted(sum((sentences_of(p) for p in parts), [])) == sentences_of(b)
+        empty += sum(p[0].shape[0] == 0 for p in parts)
+    assert empty == world_size - 1  # the one-sentence batch
+    assert sum(s.num_tokens for s in shards) == whole.num_tokens
