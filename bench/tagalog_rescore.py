@@ -36,7 +36,7 @@ from kaldi_mpq.nbest.lattice_roundtrip import nbest_from_lattice, nbest_to_latti
 from kaldi_mpq.nbest.nbest import all_sentences
 from kaldi_mpq.nbest.prefix import score_with_prefix_tree
 from kaldi_mpq.nbest.rescore import NbestScores, apply_scores, score_nbest
-from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.interpolate import combine_logprobs
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.rescoring.decode_dir import read_decode_lattices
@@ -127,7 +127,7 @@ def main() -> None:
     lats = read_decode_lattices(dec, symbols)
     args.work.mkdir(parents=True, exist_ok=True)
     all_path, honest_path = train_ngrams(args.work, set(ref.keys()))
-    old, honest = NgramLM.from_file(all_path, symbols), NgramLM.from_file(honest_path, symbols)
+    old, honest = load_ngram_lm(all_path, symbols), load_ngram_lm(honest_path, symbols)
     neural = {name: load_lm(path, words=DATA / "data/lang/words.txt", device="cpu")
               for name, path in (x.split("=", 1) for x in args.lm)}
     lists = [nbest_from_lattice(lat, args.n, args.acwt) for lat in lats]

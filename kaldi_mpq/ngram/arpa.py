@@ -310,14 +310,6 @@ class NgramLM(LanguageModel):
                 return i
         return 0
 
-    @classmethod
-    def from_file(cls, path: Pathlike, symbols: SymbolTable, oov_history: str = "kaldi") -> "NgramLM":
-        """Read an n-gram LM file (ARPA, gzip'd ARPA, Kaldi ``G.fst`` or ``G.carpa``: see
-        :func:`kaldi_mpq.ngram.load.read_ngram_model`) and map it to ``symbols``."""
-        from kaldi_mpq.ngram.load import load_ngram_lm
-
-        return load_ngram_lm(path, symbols, oov_history=oov_history)
-
     # -- LanguageModel -----------------------------------------------------------------------------
     @property
     def symbols(self) -> SymbolTable:
@@ -374,8 +366,3 @@ class NgramLM(LanguageModel):
     @property
     def num_states(self) -> int:
         return len(self._bow)
-
-
-def load_ngram(path: Pathlike, symbols: SymbolTable, oov_history: str = "kaldi") -> NgramLM:
-    """Convenience: :meth:`NgramLM.from_file`."""
-    return NgramLM.from_file(path, symbols, oov_history)

@@ -44,7 +44,9 @@ from torch import nn
 
 from kaldi_mpq.errors import CheckpointError, ConfigError, PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
-from kaldi_mpq.quant.api import ADMMConfig, BPConfig, TrainingData, quantize_
+from kaldi_mpq.quant.admm import ADMMConfig
+from kaldi_mpq.quant.api import TrainingData, quantize_
+from kaldi_mpq.quant.bp import BPConfig
 from kaldi_mpq.quant.clusters import ClusterMap, as_rows, enumerate_clusters, fold_lstm_biases
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.plan import FLOAT_BITS, Plan

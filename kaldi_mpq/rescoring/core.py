@@ -141,10 +141,10 @@ def load_rescoring_lms(lm_dir: Pathlike, words: Pathlike, old_lm: Optional[Pathl
         ConfigError: ``ngram`` without ``old_lm``.
     """
     from kaldi_mpq.lm_loading import load_lm
-    from kaldi_mpq.ngram.arpa import NgramLM
+    from kaldi_mpq.ngram.load import load_ngram_lm
 
     check_lm_set(old_lm is not None, ngram is not None)
     lm = load_lm(lm_dir, words=words, device=device)
-    old = NgramLM.from_file(old_lm, lm.symbols) if old_lm is not None else None
-    mix = NgramLM.from_file(ngram, lm.symbols) if ngram is not None else None
+    old = load_ngram_lm(old_lm, lm.symbols) if old_lm is not None else None
+    mix = load_ngram_lm(ngram, lm.symbols) if ngram is not None else None
     return RescoringLMs(lm, old, mix)

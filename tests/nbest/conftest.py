@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_symbols
 
@@ -27,4 +27,4 @@ def arpa_path(tmp_path_factory, symbols):
 
 @pytest.fixture(scope="session")
 def ngram(arpa_path, symbols):
-    return NgramLM.from_file(arpa_path, symbols)
+    return load_ngram_lm(arpa_path, symbols)

@@ -11,6 +11,7 @@ from kaldi_mpq.errors import ConfigError, SymbolTableError
 from kaldi_mpq.nbest.nbest import NbestEntry, NbestList
 from kaldi_mpq.nbest.rescore import apply_scores, rescore_nbest, score_nbest
 from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.interpolate import combine_logprobs
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_lm, tiny_symbols
@@ -84,7 +85,7 @@ def test_separate_ngram_to_interpolate_with(symbols, ngram, tmp_path):
     words = [f"w{i}" for i in range(12)]
     other_text = [" ".join(words[i] for i in rng.integers(0, 6, rng.integers(1, 8))) for _ in range(200)]
     train_arpa(other_text, tmp_path / "other.arpa", order=2)
-    other = NgramLM.from_file(tmp_path / "other.arpa", symbols)
+    other = load_ngram_lm(tmp_path / "other.arpa", symbols)
     lists = random_lists(symbols, ngram, np.random.default_rng(4))
     lm = tiny_lm("lstm", symbols=symbols)
     # the old LM removed, the mix of the LM with `other` added

@@ -12,6 +12,7 @@ from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.transformer import TransformerLM
 from kaldi_mpq.nbest.prefix import Trie, score_with_prefix_tree
 from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.interpolate import InterpolatedLM
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.text.symbols import SymbolTable
@@ -52,7 +53,7 @@ def ngram(symbols, tmp_path_factory):
     text = [" ".join(WORDS[i] for i in rng.integers(0, 12, 6)) for _ in range(200)]
     path = tmp_path_factory.mktemp("lm") / "lm.arpa"
     train_arpa(text, path, order=3)
-    return NgramLM.from_file(path, symbols)
+    return load_ngram_lm(path, symbols)
 
 
 @pytest.mark.parametrize("kind", ["ngram", "lstm", "transformer"])

@@ -10,6 +10,7 @@ import pytest
 
 from kaldi_mpq.errors import ArpaFormatError
 from kaldi_mpq.ngram.arpa import NgramLM, read_arpa
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.text.symbols import SymbolTable
 
@@ -69,7 +70,7 @@ def lm_and_path(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("arpa") / f"lm{request.param}.arpa"
     train_arpa(random_corpus(rng), path, order=request.param)
     symbols = SymbolTable.from_words(VOCAB + ["zz"])  # zz: in words.txt, not in the ARPA
-    return NgramLM.from_file(path, symbols), path
+    return load_ngram_lm(path, symbols), path
 
 
 def test_matches_brute_force(lm_and_path):
@@ -108,7 +109,7 @@ def test_gzip_and_unk(tmp_path):
     gz = tmp_path / "lm.arpa.gz"
     with gzip.open(gz, "wt") as f:
         f.write(text)
-    lm = NgramLM.from_file(gz, SymbolTable.from_words(["a", "b"]))
+    lm = load_ngram_lm(gz, SymbolTable.from_words(["a", "b"]))
     lp = lm.score_sentences([lm.symbols.ids(["a", "b"])])[0]
     ln10 = math.log(10)
     # a after <s>: listed bigram; b: unk via backoff from 'a' (no bow) -> -2.0; </s> from 'b'-state root

@@ -184,7 +184,7 @@ def test_formats_detected_and_words_from_a_path(lang):
     for name in ("lm.arpa.gz", "lm.bin"):
         lm = load_ngram_lm(d / name, d / "words.txt")
         assert lm.symbols.unk == "<unk>" and np.allclose(costs(lm, sents), want, atol=1e-5)
-    assert np.allclose(costs(NgramLM.from_file(d / "lm.bin", sym), sents), want, atol=1e-5)
+    assert np.allclose(costs(load_ngram_lm(d / "lm.bin", sym), sents), want, atol=1e-5)
 
 
 @pytest.mark.parametrize("cut", [3, 30, 120, -40, -3])

@@ -10,7 +10,7 @@ import pytest
 from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.lattice.lattice import Lattice
 from kaldi_mpq.rescoring.lattice_rescore import LatticeRescoreConfig, rescore_lattices
-from kaldi_mpq.ngram.arpa import NgramLM
+from kaldi_mpq.ngram.load import load_ngram_lm
 from kaldi_mpq.ngram.interpolate import combine_logprobs
 from kaldi_mpq.ngram.train import train_arpa
 from kaldi_mpq.testing.lm import tiny_lm, tiny_symbols
@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
     path = tmp_path_factory.mktemp("lm") / "lm.arpa"
     train_arpa(text, path, order=3)
     lats = [random_lattice(np.random.default_rng(k), symbols, f"utt{k}") for k in range(6)]
-    return symbols, NgramLM.from_file(path, symbols), lats
+    return symbols, load_ngram_lm(path, symbols), lats
 
 
 def _match(got_paths, expected):
@@ -92,7 +92,7 @@ def test_exact_with_separate_ngram(setup, tmp_path):
     rng = np.random.default_rng(5)
     text = [" ".join(f"w{i}" for i in rng.integers(0, 6, rng.integers(1, 8))) for _ in range(200)]
     train_arpa(text, tmp_path / "other.arpa", order=2)
-    other = NgramLM.from_file(tmp_path / "other.arpa", symbols)
+    other = load_ngram_lm(tmp_path / "other.arpa", symbols)
     lm = tiny_lm("lstm", symbols=symbols)
     cfg = LatticeRescoreConfig(weight=0.4, interpolation="linear", **EXACT)
     out = rescore_lattices(lats[:3], lm, ngram, cfg, ngram_lm=other)
