@@ -50,7 +50,8 @@ from torch import nn
 from kaldi_mpq.errors import CheckpointError, ConfigError
 from kaldi_mpq.fileio import Pathlike, atomic_write
 from kaldi_mpq.lm.loss import token_nll
-from kaldi_mpq.quant.clusters import FLOAT, ClusterMap, as_rows, row_width
+from kaldi_mpq.quant.clusters import ClusterMap, as_rows
+from kaldi_mpq.quant.layout import free_float_weights
 from kaldi_mpq.quant.plan import FLOAT_BITS, Plan
 from kaldi_mpq.quant.prototypes import Prototypes
 from kaldi_mpq.text.batching import IGNORE, Batch, pad_sentences
@@ -127,11 +128,6 @@ class SensitivityTable:
             raise CheckpointError(f"{path}: not a sensitivity table ({e})") from None
 
 
-def float_weights(cmap: ClusterMap) -> int:
-    """Weights in rows outside every cluster that stay fp32 (not the fixed-zero folded biases)."""
-    return int(sum((r == FLOAT).sum() * row_width(cmap.shapes[p]) for p, r in cmap.rows.items()))
-
-
 def sensitivity_batch(sentences: Sequence[Sequence[int]], bos: int, eos: int, n: int = DEFAULT_SENTENCES,
                       seed: int = 0) -> Batch:
     """One mini-batch of ``n`` sentences drawn at random (``seed``) from ``sentences``, padded."""
@@ -146,7 +142,7 @@ def _table(prototypes: Prototypes, metric: str, bits: Sequence[int], values: np.
            ) -> SensitivityTable:
     cmap = prototypes.cmap
     return SensitivityTable(metric, list(cmap.names), tuple(bits), values, cmap.cluster_sizes(),
-                            float_weights(cmap), prototypes.plan_base, info)
+                            free_float_weights(cmap), prototypes.plan_base, info)
 
 
 def _columns(prototypes: Prototypes, bits: Optional[Sequence[int]]) -> tuple[int, ...]:
@@ -343,4 +339,4 @@ def total(table: SensitivityTable, bits_per_cluster: Sequence[int]) -> float:
 
 
 __all__ = ["SensitivityTable", "TraceEstimate", "kl_sensitivity", "hessian_sensitivity", "hutchinson_traces",
-           "sensitivity_batch", "float_weights", "non_increasing_fraction", "total", "METRICS"]
+           "sensitivity_batch", "non_increasing_fraction", "total", "METRICS"]
