@@ -106,20 +106,48 @@ def _problem(table: SensitivityTable, budget: Optional[float], kind: str,
     return _Problem(costs, values, cols, cap)
 
 
+def _greedy(p: _Problem) -> float:
+    """Summed sensitivity of a feasible plan (cheapest choices, then the upgrades of best sensitivity
+    gain per cost that still fit): an upper bound on the optimum for pruning; ``inf`` if none fits."""
+    C = p.costs.shape[0]
+    pick = p.costs.argmin(1)
+    used = p.costs[np.arange(C), pick].sum()
+    if used > p.capacity:
+        return np.inf
+    while True:
+        cur_c, cur_v = p.costs[np.arange(C), pick][:, None], p.values[np.arange(C), pick][:, None]
+        dc, dv = p.costs - cur_c, cur_v - p.values
+        ok = (dv > 0) & (used + dc <= p.capacity)
+        if not ok.any():
+            return float(p.values[np.arange(C), pick].sum())
+        ratio = np.where(ok, dv / np.maximum(dc, 1), -np.inf)
+        c, b = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        used += dc[c, b]
+        pick[c] = b
+
+
 def _pareto_dp(p: _Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-dominated ``(cost, value)`` states after all clusters and the choice index of every cluster
-    for each (``[states, C]``)."""
+    for each (``[states, C]``).
+
+    With a capacity, a state is also dropped when even the cheapest choices of the clusters still to
+    come would not fit, or when even their least sensitive choices could not beat a feasible plan found
+    greedily: neither can be part of an optimum, so the result stays exact."""
     C = p.costs.shape[0]
     cost = np.zeros(1, dtype=np.int64)
     value = np.zeros(1, dtype=np.float64)
     parents, choices = [], []
+    rest_cost = np.concatenate([np.cumsum(p.costs.min(1)[::-1])[::-1][1:], [0]])
+    rest_value = np.concatenate([np.cumsum(p.values.min(1)[::-1])[::-1][1:], [0.0]])
+    bound = _greedy(p) if p.capacity is not None else np.inf
+    slack = 1e-9 * (1 + abs(bound)) if np.isfinite(bound) else 0.0
     for c in range(C):
         cand_cost = (cost[:, None] + p.costs[c][None, :]).ravel()
         cand_value = (value[:, None] + p.values[c][None, :]).ravel()
         parent = np.repeat(np.arange(cost.size), p.costs.shape[1])
         choice = np.tile(np.arange(p.costs.shape[1]), cost.size)
         if p.capacity is not None:
-            ok = cand_cost <= p.capacity
+            ok = (cand_cost + rest_cost[c] <= p.capacity) & (cand_value + rest_value[c] <= bound + slack)
             cand_cost, cand_value, parent, choice = cand_cost[ok], cand_value[ok], parent[ok], choice[ok]
         if cand_cost.size == 0:
             raise PlanError("no plan fits the budget (even the smallest bit-width of every cluster is over it)")
