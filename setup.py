@@ -37,6 +37,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7"],  # kaldifst: OpenFst parity tests
         "fst": ["kaldifst>=1.7"],
+        "bench": ["pyhessian>=0.1"],  # bench/hessian_speed.py: per-cluster traces with PyHessian, for comparison
     },
     entry_points={"console_scripts": ["kaldi-mpq=kaldi_mpq.cli:main"]},
     classifiers=[
