@@ -8,9 +8,11 @@ here = Path(__file__).parent
 EXTRAS = {
     "plot": ["matplotlib>=3.7"],  # quant-report --plot
     "lhotse": ["lhotse>=1.20", "urllib3"],  # lhotse manifests as text input (lhotse imports urllib3 undeclared)
+    "mp": ["scipy>=1.10"],  # kaldi-mpq allocate --solver ilp (the exact DP needs nothing)
+    "bench": ["pyhessian>=0.1"],  # bench/hessian_speed.py: per-cluster traces with PyHessian, for comparison
 }
 # kaldifst: the OpenFst parity tests
-EXTRAS["test"] = ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7", *EXTRAS["plot"], *EXTRAS["lhotse"]]
+EXTRAS["test"] = ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7", *EXTRAS["plot"], *EXTRAS["lhotse"], *EXTRAS["mp"]]
 
 setup(
     name="kaldi-mpq",

@@ -22,7 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--timing-passes", type=int, default=2,
                         help="passes over the text per model; eval time is the fastest")
-    parser.add_argument("--plot", help="also write a size-vs-perplexity plot here (.png, .pdf or .svg)")
+    parser.add_argument("--plot", help="also write a size-vs-perplexity plot here (.png, .pdf or .svg): one "
+                        "series per method (mixed plans as method+metric, e.g. bp+kl)")
+    parser.add_argument("--paper-table", action="store_true",
+                        help="also print the table in the layout of paper 2's Table 2 (#bit, PPL, MB, ratio, ms/word)")
+    parser.add_argument("--plot-bits", help="also write a bits-per-cluster plot of every packed model into this "
+                        "directory (<name>.png)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,6 +38,16 @@ def main(args: argparse.Namespace) -> int:
         pyplot()  # a missing matplotlib is said before the models are evaluated
     rows = report_rows(args.lms, args.text, runtime=args.runtime, timing_passes=args.timing_passes)
     print(format_report(rows, markdown=args.markdown))
+    if args.paper_table:
+        from kaldi_mpq.quant.pipeline import format_paper_table
+
+        print()
+        print(format_paper_table(rows))
+    if args.plot_bits:
+        from kaldi_mpq.quant.pipeline import plot_bits_of
+
+        for path in plot_bits_of(args.lms, args.plot_bits):
+            print(f"wrote {path}")
     if args.plot:
         plot_size_vs_ppl(rows, args.plot)
     return 0

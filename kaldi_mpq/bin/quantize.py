@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cluster granularity (default: the plan's, else sublayer)")
     parser.add_argument("--bias", choices=("column", "float"), help="float: biases stay fp32 (default); column: "
                         "each bias is quantized with its row's cluster (paper 1)")
+    parser.add_argument("--init-from", help="prototypes directory (kaldi-mpq sensitivity): each cluster starts "
+                        "from the prototype of its bit-width instead of the fp32 weights")
     parser.add_argument("--train", help="training text (admm, bp)")
     parser.add_argument("--valid", help="validation text (admm, bp; also reported for ptq)")
     parser.add_argument("--out", required=True, help="packed output directory")
@@ -72,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
                   if args.method == "admm" else BPConfig(**common, **loop, lr=args.lr))
     result = quantize_files(args.lm, args.out, config, train=args.train, valid=args.valid,
                             batching=args.batching, batch_size=args.batch_size, bptt=args.bptt,
-                            loss_reduction=args.loss_reduction, clip=args.clip)
+                            loss_reduction=args.loss_reduction, clip=args.clip, init_from=args.init_from)
     best = result.best_valid_ppl
     print(f"{args.out}: {result.method}, {result.layout.average_bits():.2f} bits/weight"
           + (f", valid ppl {best:.2f}" if best is not None else ""))

@@ -14,11 +14,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from kaldi_mpq.quant.clusters import ZERO, ClusterMap, as_rows, check_coverage, enumerate_clusters, \
+from kaldi_mpq.quant.clusters import FLOAT, ZERO, ClusterMap, as_rows, check_coverage, enumerate_clusters, \
     fold_lstm_biases, row_width
 from kaldi_mpq.quant.packing import packed_nbytes
 from kaldi_mpq.quant.plan import FLOAT_BITS, Plan, average_bits
 from kaldi_mpq.quant.quantizer import CODE_BITS, dequantize, fp16_round_trip, quantize_views, solve_scales
+
+
+#: Bits of the fp32 scale stored with every coded cluster.
+SCALE_BITS = 32
+
+
+def storage_bits(sizes: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """Bits each cluster of ``sizes`` weights takes in the packed file at ``bits`` (int64, elementwise):
+    codes plus one fp32 scale (1-8 bits), or the fp16 / fp32 values (16 / 32 bits). The one size rule
+    of the packed format, shared by :meth:`QuantLayout.ideal_bytes` and the bit allocation."""
+    sizes, bits = np.asarray(sizes, dtype=np.int64), np.asarray(bits, dtype=np.int64)
+    return sizes * bits + SCALE_BITS * np.isin(bits, CODE_BITS)
+
+
+def free_float_weights(cmap: ClusterMap) -> int:
+    """Weights in rows outside every cluster that the packed file keeps in fp32 (biases with
+    ``bias: float``, LayerNorm; not the fixed-zero folded LSTM biases)."""
+    return int(sum((r == FLOAT).sum() * row_width(cmap.shapes[p]) for p, r in cmap.rows.items()))
+
+
+def ideal_bytes_of(sizes: np.ndarray, bits: np.ndarray, float_weights: int) -> int:
+    """Ideal packed size in bytes: every cluster's :func:`storage_bits` plus the free fp32 weights."""
+    return int(np.ceil((storage_bits(sizes, bits).sum() + FLOAT_BITS * float_weights) / 8))
 
 
 @dataclass(frozen=True)
@@ -87,11 +110,7 @@ class QuantLayout:
 
     def ideal_bytes(self) -> int:
         """Sum of bits x params / 8 over clusters, + an fp32 scale per coded cluster, + fp32 params."""
-        sizes = self.cmap.cluster_sizes()
-        coded = self.coded_cluster
-        total = (sizes[coded] * self.bits[coded]).sum() / 8 + 4 * coded.sum()
-        total += sum(s.count * s.bits / 8 for s in self.segments if s.bits not in CODE_BITS)
-        return int(np.ceil(total))
+        return ideal_bytes_of(self.cmap.cluster_sizes(), self.bits, free_float_weights(self.cmap))
 
     # -- quantization --------------------------------------------------------------------------------
     def _params(self) -> dict[str, torch.Tensor]:

@@ -38,6 +38,7 @@ def quantize_files(
     lm_dir: Pathlike, out_dir: Pathlike, config: QuantConfig, train: Optional[Pathlike] = None,
     valid: Optional[Pathlike] = None, batching: Optional[str] = None, batch_size: Optional[int] = None,
     bptt: Optional[int] = None, loss_reduction: Optional[str] = None, clip: Optional[float] = None,
+    init_from: Optional[Pathlike] = None,
 ) -> QuantResult:
     """Quantize a float checkpoint with ``config`` and write the packed directory ``out_dir``.
 
@@ -57,6 +58,10 @@ def quantize_files(
     symbols = read_words(lm_dir)
     module = load_module(lm_dir, ckpt, symbols)
     tcfg = train_config_of(ckpt, batching, batch_size, bptt)
+    if init_from is not None:
+        from kaldi_mpq.quant.prototypes import load_prototypes
+
+        load_prototypes(init_from).apply(module, config.plan)
     if isinstance(config, TrainedConfig):
         config = dataclasses.replace(
             config, loss_reduction=loss_reduction or tcfg.loss_reduction,
@@ -75,6 +80,8 @@ def quantize_files(
     result = quantize_(module, config, data)
     info = {"method": result.method, "seconds": round(time.perf_counter() - start, 1),
             "source": str(lm_dir), "history": result.history}
+    if init_from is not None:
+        info["init_from"] = str(init_from)
     if isinstance(config, TrainedConfig):
         info.update(steps_per_iter=config.steps_per_iter, iterations=len(result.history) - 1,
                     batching=tcfg.batching, batch_size=tcfg.batch_size, loss_reduction=config.loss_reduction)
@@ -156,12 +163,40 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             q = cfg["quant"]
             row.family = Path(str(q.get("source") or d.name)).name
             row.method = str(q.get("method", "?"))
+            metric = _plan_metric(d)
+            if metric:  # a mixed plan chosen by kaldi-mpq allocate: the method series is e.g. bp+kl
+                row.method = f"{row.method}+{metric}"
             if "steps_per_iter" in q:
                 row.budget = f"{q['iterations']}x{q['steps_per_iter']}"
             row.valid_ppl = min((h["valid_ppl"] for h in q.get("history") or []), default=None)
             row.seconds = q.get("seconds")
         rows.append(row)
     return rows
+
+
+def _plan_metric(packed_dir: Path) -> Optional[str]:
+    """The sensitivity metric a packed model's plan was chosen by (``kaldi-mpq allocate``), if any."""
+    import yaml
+
+    from kaldi_mpq.quant.packed import PLAN_FILE
+
+    try:
+        meta = (yaml.safe_load((packed_dir / PLAN_FILE).read_text(encoding="utf-8")) or {}).get("metadata") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    return meta.get("metric")
+
+
+def format_paper_table(rows: Sequence[ReportRow]) -> str:
+    """The rows as paper 2's Table 2 (markdown): ID, precision / method, #bit, PPL, model size (MB),
+    compression ratio, and the evaluation time per word."""
+    lines = ["| ID | precision / method | #bit | PPL | model size (MB) | comp. ratio | ms/word |",
+             "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        what = "full precision" if r.method == "fp32" else f"{r.method} ({r.name})"
+        ratio = "-" if r.method == "fp32" else f"{r.compression:.1f}"
+        lines.append(f"| {i} | {what} | {r.bits} | {r.ppl:.2f} | {r.size_mb:.3f} | {ratio} | {r.ms_per_word:.4f} |")
+    return "\n".join(lines)
 
 
 def format_report(rows: Sequence[ReportRow], markdown: bool = False) -> str:
@@ -177,3 +212,26 @@ def format_report(rows: Sequence[ReportRow], markdown: bool = False) -> str:
         return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in [head] + body)
+
+
+def plot_bits_of(lm_dirs: Sequence[Pathlike], out_dir: Pathlike) -> list[Path]:
+    """A bits-per-cluster plot (:func:`~kaldi_mpq.quant.plots.plot_plan_bits`) of every packed model in
+    ``lm_dirs`` (float checkpoints are skipped), as ``out_dir/<name>.png``."""
+    from kaldi_mpq.lm.checkpoint import build_model, read_config, read_words
+    from kaldi_mpq.quant.layout import QuantLayout
+    from kaldi_mpq.quant.packed import PLAN_FILE
+    from kaldi_mpq.quant.plan import Plan
+    from kaldi_mpq.quant.plots import plot_plan_bits
+
+    written = []
+    for d in map(Path, lm_dirs):
+        cfg = read_config(d)
+        if cfg.get("format") != "packed":
+            continue
+        layout = QuantLayout(build_model(cfg["model"], read_words(d)), Plan.read(d / PLAN_FILE))
+        path = Path(out_dir) / f"{d.name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot_plan_bits(layout.cmap.names, layout.bits.tolist(), layout.cmap.cluster_sizes().tolist(), path,
+                       title=f"{d.name}: bits per cluster")
+        written.append(path)
+    return written

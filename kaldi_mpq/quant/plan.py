@@ -9,6 +9,7 @@
       embedding: 8             # an exact cluster name
       "re:rnn\\.l1\\..*": 2     # a full-match regular expression over cluster names
       output: null             # null (or 32): leave in fp32
+    metadata: {...}            # optional, informational: how the plan was chosen (kaldi-mpq allocate)
 
 **Precedence (the one place it is defined):** for each cluster, an exact-name key wins; otherwise the
 first ``re:`` key, in file order, whose regex matches the whole name; otherwise ``_default``;
@@ -55,6 +56,7 @@ class Plan:
     granularity: str = "sublayer"
     bias: str = DEFAULT_BIAS
     source: str = "<plan>"
+    metadata: dict = field(default_factory=dict)  # informational (how the plan was chosen); not used
 
     def __post_init__(self) -> None:
         self.granularity = normalize_granularity(self.granularity)
@@ -80,11 +82,14 @@ class Plan:
     def from_dict(cls, data: dict, source: str = "<plan>") -> "Plan":
         if not isinstance(data, dict) or not isinstance(data.get("bits"), dict):
             raise PlanError(f"{source}: expected a mapping with a 'bits:' mapping (cluster -> bits)")
-        unknown = set(data) - {"bits", "granularity", "bias", "version"}
+        unknown = set(data) - {"bits", "granularity", "bias", "version", "metadata"}
         if unknown:
             raise PlanError(f"{source}: unknown plan field(s) {', '.join(sorted(unknown))}")
+        meta = data.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise PlanError(f"{source}: 'metadata:' must be a mapping")
         return cls(OrderedDict(data["bits"]), data.get("granularity", "sublayer"), data.get("bias", DEFAULT_BIAS),
-                   source=source)
+                   source=source, metadata=meta)
 
     @classmethod
     def read(cls, path: Pathlike) -> "Plan":
@@ -98,7 +103,10 @@ class Plan:
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict:
-        return {"version": 1, "granularity": self.granularity, "bias": self.bias, "bits": dict(self.bits)}
+        d = {"version": 1, "granularity": self.granularity, "bias": self.bias, "bits": dict(self.bits)}
+        if self.metadata:
+            d["metadata"] = self.metadata
+        return d
 
     def write(self, path: Pathlike) -> None:
         with atomic_write(path) as f:

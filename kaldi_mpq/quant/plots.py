@@ -6,11 +6,13 @@ The papers' trade-off (how much perplexity each halving of the size costs, and w
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from kaldi_mpq.extras import import_extra
 from kaldi_mpq.fileio import Pathlike, atomic_write
-from kaldi_mpq.quant.pipeline import ReportRow
+
+if TYPE_CHECKING:  # annotations only: the report module draws with these functions
+    from kaldi_mpq.quant.pipeline import ReportRow
 
 _MARKERS = {"fp32": "*", "ptq": "s", "admm": "o", "bp": "^"}
 
@@ -23,6 +25,37 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: Pathlike) -> None:
+    plt = pyplot()
+    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt)
+    plt.close(fig)
+
+
+def plot_plan_bits(clusters: Sequence[str], bits: Sequence[int], sizes: Sequence[int], path: Pathlike,
+                   title: str = "") -> None:
+    """Bits of every cluster of a plan as bars (32 = fp32), in model order, with the parameter-weighted
+    average as a line: where a mixed plan spends its bits."""
+    import numpy as np
+
+    plt = pyplot()
+
+    bits_a, sizes_a = np.asarray(bits, dtype=float), np.asarray(sizes, dtype=float)
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.28 * len(clusters)), 4.0))
+    ax.bar(range(len(clusters)), bits_a, color=[f"C{int(np.log2(b)) % 10}" for b in bits_a])
+    avg = float((bits_a * sizes_a).sum() / max(sizes_a.sum(), 1))
+    ax.axhline(avg, color="k", linestyle="--", linewidth=1, label=f"average {avg:.2f} bits (parameter-weighted)")
+    ax.set_xticks(range(len(clusters)))
+    ax.set_xticklabels(clusters, rotation=90, fontsize=7)
+    ax.set_yscale("log", base=2)
+    ax.set_ylabel("bits")
+    ax.set_title(title or "bits per cluster")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
 
 
 def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
@@ -58,7 +91,4 @@ def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8 if len(families) > 1 else None)
     fig.tight_layout()
-    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format=fmt)
-    plt.close(fig)
+    _save(fig, path)

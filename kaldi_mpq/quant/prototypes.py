@@ -45,7 +45,7 @@ from torch import nn
 from kaldi_mpq.errors import CheckpointError, ConfigError, PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
 from kaldi_mpq.quant.admm import ADMMConfig
-from kaldi_mpq.quant.api import TrainingData, quantize_
+from kaldi_mpq.quant.api import PTQConfig, TrainingData, quantize_
 from kaldi_mpq.quant.bp import BPConfig
 from kaldi_mpq.quant.clusters import ClusterMap, as_rows, enumerate_clusters, fold_lstm_biases
 from kaldi_mpq.quant.layout import QuantLayout
@@ -55,9 +55,9 @@ from kaldi_mpq.quant.quantizer import CODE_BITS, fp16_round_trip
 logger = logging.getLogger(__name__)
 
 DEFAULT_BITS = (1, 2, 4, 8)
-METHODS = ("auto", "bp", "admm")
+METHODS = ("auto", "bp", "admm", "ptq")
 YAML_FILE, TENSOR_FILE = "prototypes.yaml", "prototypes.safetensors"
-_CONFIGS = {"bp": BPConfig, "admm": ADMMConfig}
+_CONFIGS = {"bp": BPConfig, "admm": ADMMConfig, "ptq": PTQConfig}
 
 
 @dataclass
@@ -171,11 +171,11 @@ def _split_config(method: str, config: dict) -> dict:
     unknown = set(config) - known
     if unknown:
         raise ConfigError(f"unknown prototype training option(s): {', '.join(sorted(unknown))}")
-    mine = _config_fields(_CONFIGS[method])
+    mine = _config_fields(_CONFIGS[method]) if method != "ptq" else set()
     return {k: v for k, v in config.items() if k in mine and k not in ("plan", "granularity", "bias")}
 
 
-def train_prototypes(model: nn.Module, data: TrainingData, bits: Sequence[int] = DEFAULT_BITS,
+def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Sequence[int] = DEFAULT_BITS,
                      method: str = "auto", granularity: str = "sublayer", bias: str = "float",
                      seed: int = 1, **config) -> Prototypes:
     """Train one uniform prototype per bit-width from ``model`` (left unchanged except for folding its
@@ -184,7 +184,9 @@ def train_prototypes(model: nn.Module, data: TrainingData, bits: Sequence[int] =
     Args:
         data: training batches and the validation batches that select iterations and methods.
         bits: coded bit-widths (each in 1-8).
-        method: ``bp``, ``admm`` or ``auto`` (both, the lower validation perplexity kept per bit-width).
+        method: ``bp``, ``admm`` or ``auto`` (both, the lower validation perplexity kept per bit-width);
+            ``ptq``: post-training quantization, no training (``data`` may be ``None``; for quick looks
+            and tests, not what the papers do).
         granularity, bias: the cluster layout (:mod:`kaldi_mpq.quant.clusters`).
         seed: torch seed set before every run (dropout), so the methods see the same randomness.
         **config: fields of :class:`BPConfig` / :class:`ADMMConfig` (``max_iters``, ``steps_per_iter``,
@@ -210,6 +212,7 @@ def train_prototypes(model: nn.Module, data: TrainingData, bits: Sequence[int] =
             cfg = _CONFIGS[m](plan=Plan.uniform(b, granularity, bias), **_split_config(m, config))
             result = quantize_(trial, cfg, data)
             v = result.best_valid_ppl
+            v = float("nan") if v is None else v
             history.setdefault(b, {})[m] = [h["valid_ppl"] for h in result.history]
             logger.info("prototype %d-bit %s: valid ppl %.2f", b, m, v)
             if best is None or v < best[0]:

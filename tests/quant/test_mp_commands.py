@@ -1,0 +1,82 @@
+"""The mixed-precision commands end to end on a tiny LM: sensitivity -> allocate -> quantize --plan
+--init-from -> quant-report with the paper-style table and both plots."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from kaldi_mpq.cli import main
+from kaldi_mpq.lm.checkpoint import build_model, save_checkpoint
+from kaldi_mpq.quant.plan import Plan
+from kaldi_mpq.quant.prototypes import load_prototypes
+from kaldi_mpq.quant.sensitivity import SensitivityTable
+
+SENTS = [[4 + (i * 7 + j) % 60 for j in range(3 + i % 5)] for i in range(60)]
+LSTM = dict(type="lstm", embed_dim=16, hidden_dim=16, num_layers=2)
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory, symbols):
+    tmp = tmp_path_factory.mktemp("mp")
+    torch.manual_seed(0)
+    model = build_model(LSTM, symbols)
+    train = {"batching": "sentence", "batch_size": 8, "loss_reduction": "mean", "clip": 0.0}
+    save_checkpoint(tmp / "fp", model, {"model": LSTM, "train": train}, symbols)
+    text = tmp / "text.txt"
+    text.write_text("\n".join(" ".join(symbols.words(s)) for s in SENTS) + "\n")
+    return tmp
+
+
+def test_sensitivity_allocate_quantize_report(lm_dir, capsys):
+    t = lm_dir
+    txt = str(t / "text.txt")
+    assert main(["sensitivity", "--lm", str(t / "fp"), "--prototypes", str(t / "protos"), "--train", txt,
+                 "--out", str(t / "sens"), "--method", "ptq", "--bits", "1,2,4,8", "--probes", "5",
+                 "--sentences", "16"]) == 0
+    for metric in ("kl", "hessian_avg", "hessian"):
+        table = SensitivityTable.read(t / "sens" / f"{metric}.yaml")
+        assert table.bits == (1, 2, 4, 8, 32) and (t / "sens" / f"{metric}.tsv").is_file()
+    assert load_prototypes(t / "protos").method == "ptq"
+    assert main(["allocate", "--table", str(t / "sens" / "kl.yaml"), "--avg-bits", "2", "--bits", "1,2,4,8",
+                 "--prototypes", str(t / "protos"), "--out", str(t / "plan_kl")]) == 0
+    plan = Plan.read(t / "plan_kl" / "plan.yaml")
+    assert plan.metadata["metric"] == "kl" and plan.metadata["average_bits"] <= 2
+    front = (t / "plan_kl" / "pareto.tsv").read_text().splitlines()
+    assert len(front) >= 2
+    assert main(["quantize", "--lm", str(t / "fp"), "--method", "bp", "--plan", str(t / "plan_kl" / "plan.yaml"),
+                 "--init-from", str(t / "protos"), "--train", txt, "--valid", txt, "--max-iters", "1",
+                 "--steps-per-iter", "2", "--out", str(t / "kl")]) == 0
+    cfg = yaml.safe_load((t / "kl" / "config.yaml").read_text())
+    assert cfg["quant"]["init_from"] == str(t / "protos")
+    assert cfg["quant"]["average_bits"] <= 2
+    capsys.readouterr()
+    assert main(["quant-report", "--text", txt, "--paper-table", "--timing-passes", "1",
+                 "--plot", str(t / "size_ppl.png"), "--plot-bits", str(t / "bits"), str(t / "fp"), str(t / "kl")]) == 0
+    out = capsys.readouterr().out
+    assert "| ID | precision / method | #bit | PPL | model size (MB) | comp. ratio | ms/word |" in out
+    assert "bp+kl" in out  # the mixed plan's series: method + metric
+    assert (t / "size_ppl.png").stat().st_size > 0 and (t / "bits" / "kl.png").stat().st_size > 0
+
+
+def test_init_from_starts_at_the_prototypes(lm_dir):
+    """PTQ with --init-from re-quantizes the inherited weights: the packed model equals the prototypes'."""
+    t = lm_dir
+    if not (t / "protos").exists():
+        pytest.skip("needs the prototypes of the first test")
+    assert main(["quantize", "--lm", str(t / "fp"), "--method", "ptq", "--bits", "2", "--init-from",
+                 str(t / "protos"), "--out", str(t / "ptq2")]) == 0
+    from kaldi_mpq.quant.runtime import load_packed
+    lm = load_packed(t / "ptq2", "float")
+    protos = load_prototypes(t / "protos")
+    params = dict(lm.module.named_parameters())
+    coded = [n for n, r in protos.cmap.rows.items() if (r >= 0).all()]
+    assert coded
+    for name in coded:
+        np.testing.assert_allclose(params[name].detach().numpy(), protos.weights[2][name].numpy(), atol=1e-6)
+
+
+def test_allocate_errors_are_one_line(lm_dir, capsys):
+    assert main(["allocate", "--table", str(lm_dir / "missing.yaml"), "--avg-bits", "2",
+                 "--out", str(lm_dir / "x")]) == 1
+    assert "missing.yaml" in capsys.readouterr().err
