@@ -79,7 +79,8 @@ def quantize_files(
                     batching=tcfg.batching, batch_size=tcfg.batch_size, loss_reduction=config.loss_reduction)
         if tcfg.batching == "stream":
             info["bptt"] = tcfg.bptt
-    save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info)
+    save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info,
+                result.centroids)
     return result
 
 

@@ -27,7 +27,7 @@ from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout, all_rows_coded
 from kaldi_mpq.quant.packed import PackedModel, read_packed
-from kaldi_mpq.quant.packing import from_unsigned, unpack_torch
+from kaldi_mpq.quant.packing import unpack_torch
 from kaldi_mpq.quant.quantizer import CODE_BITS
 
 logger = logging.getLogger(__name__)
@@ -170,8 +170,8 @@ class _OnTheFly:
             w = torch.zeros(shape[0] if shape else 1, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
             for seg, idx, data, scale in self.bufs[attr]:
                 if scale is not None:
-                    c = from_unsigned(unpack_torch(data, seg.bits, seg.count).to(torch.int16), seg.bits)
-                    w.index_copy_(0, idx, c.view(len(idx), -1).to(torch.float32) * scale)
+                    c = self.pm.segment_codes(seg, unpack_torch(data, seg.bits, seg.count))
+                    w.index_copy_(0, idx, c.to(torch.float32) * scale)
                 else:
                     w.index_copy_(0, idx, data.to(torch.float32).view(len(idx), -1))
             self._set(attr, w.reshape(shape))
