@@ -8,8 +8,10 @@
             exact; activations are quantized to 8 bits on the fly (a small extra error).
 ``packed``  keep the bit-packed codes in memory; each layer unpacks its weights just before it runs
             and drops them afterwards (smallest resident memory, slowest).
-``auto``    (default) ``int8`` if every coded cluster is 8-bit and the model is wide enough for int8
-            kernels to pay off (narrowest layer input >= :data:`INT8_MIN_WIDTH`), else ``float``.
+``auto``    (default) ``int8`` if some layer has only 1-8 bit codes (any mix of bit-widths: every
+            code of n <= 8 bits, uniform or a GQ centroid, is an exact int8 value) and the model is wide
+            enough for int8 kernels to pay off (narrowest layer input >= :data:`INT8_MIN_WIDTH`), else
+            ``float``. Layers with fp16 / fp32 rows stay float in the int8 mode.
 """
 
 from __future__ import annotations
@@ -51,9 +53,8 @@ def choose_runtime(layout: QuantLayout, runtime: str) -> str:
         raise CheckpointError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if runtime != "auto":
         return runtime
-    coded = layout.bits[layout.coded_cluster]
-    all8 = coded.size and (coded == 8).all() and coded.size == layout.n_clusters
-    return "int8" if all8 and _narrowest_input(layout.model) >= INT8_MIN_WIDTH else "float"
+    return "int8" if _int8_layers(layout.model, layout) and _narrowest_input(layout.model) >= INT8_MIN_WIDTH \
+        else "float"
 
 
 # -- int8 --------------------------------------------------------------------------------------------
@@ -111,29 +112,33 @@ def _int8_lstm(pm: PackedModel, prefix: str, mod: nn.LSTM) -> nn.Module:
     return q
 
 
-def to_int8(module: nn.Module, pm: PackedModel) -> int:
-    """Swap eligible Linear / LSTM children of ``module`` (already decoded) for int8 ones; returns
-    how many were swapped. A layer with any fp16 / fp32 weight row stays float."""
-    swapped = 0
-    for mname, mod in list(module.named_modules()):
+def _int8_layers(module: nn.Module, layout: QuantLayout) -> list[tuple[str, nn.Module, object]]:
+    """``(module name, layer, weight names or owner)`` of the Linear / LSTM layers whose weight rows all
+    have integer codes (what :func:`to_int8` swaps)."""
+    found = []
+    for mname, mod in module.named_modules():
         prefix = f"{mname}." if mname else ""
         if isinstance(mod, nn.Linear):
             # a tied output layer is clustered under its embedding's name: same codes and scales
-            owner = _owner_name(module, mod.weight, pm.layout)
-            if owner is None or not all_rows_coded(pm.layout, [owner]):
-                continue
-            new = _int8_linear(pm, owner, mod)
+            owner = _owner_name(module, mod.weight, layout)
+            if owner is not None and all_rows_coded(layout, [owner]):
+                found.append((mname, mod, owner))
         elif isinstance(mod, nn.LSTM) and mod.bias and not mod.proj_size:
             names = [n for n in (f"{prefix}{w}" for w in mod._flat_weights_names) if "weight" in n]
-            if not all_rows_coded(pm.layout, names):
-                continue
-            new = _int8_lstm(pm, prefix, mod)
-        else:
-            continue
+            if all_rows_coded(layout, names):
+                found.append((mname, mod, prefix))
+    return found
+
+
+def to_int8(module: nn.Module, pm: PackedModel) -> int:
+    """Swap eligible Linear / LSTM children of ``module`` (already decoded) for int8 ones; returns
+    how many were swapped. A layer with any fp16 / fp32 weight row stays float."""
+    layers = _int8_layers(module, pm.layout)
+    for mname, mod, names in layers:
+        new = _int8_linear(pm, names, mod) if isinstance(mod, nn.Linear) else _int8_lstm(pm, names, mod)
         parent = module.get_submodule(mname.rsplit(".", 1)[0]) if "." in mname else module
         setattr(parent, mname.rsplit(".", 1)[-1], new)
-        swapped += 1
-    return swapped
+    return len(layers)
 
 
 # -- packed in memory -------------------------------------------------------------------------------
