@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-lm": ("train_lm", "train an LSTM or Transformer LM"),
     "eval-lm": ("eval_lm", "perplexity, OOV rate and speed of an LM on text"),
     "quantize": ("quantize", "quantize an LM (admm | bp | gq | ptq) to a packed low-bit model"),
+    "nas": ("nas", "search a mixed-precision plan with MP-NAS over uniform prototypes"),
     "quant-report": ("quant_report", "table of #bit, PPL, size and speed for a set of LMs"),
     "lattice-copy": ("lattice_copy", "copy lattices between archive formats (like Kaldi's lattice-copy)"),
     "lattice-best-path": ("lattice_best_path", "1-best word sequences of lattices (like Kaldi's)"),

@@ -6,12 +6,16 @@ Usage:
         --steps-per-iter 200 --max-iters 20 --out exp/lstm_admm2
     kaldi-mpq quantize --lm exp/tfm --method bp --plan conf/plan.yaml --granularity node \\
         --train ptb.train.txt --valid ptb.valid.txt --out exp/tfm_bp_mixed
-    kaldi-mpq quantize --lm exp/lstm --method gq --bits 4 --train ptb.train.txt --valid ptb.valid.txt \
+    kaldi-mpq quantize --lm exp/lstm --method gq --bits 4 --train ptb.train.txt --valid ptb.valid.txt \\
         --out exp/lstm_gq4                     # General Quantizer (paper 4): mu-law centroid tables
 
-ADMM and BP read the training text the way the model was trained (its config.yaml ``train:``
+ADMM, BP and GQ read the training text the way the model was trained (its config.yaml ``train:``
 section: stream/BPTT batches carrying the LSTM state, loss reduction, clipping) unless overridden.
 The output directory loads anywhere an LM directory is accepted (``format: packed``).
+
+Fine-tuning a mixed plan (``--plan`` from ``kaldi-mpq allocate`` or ``kaldi-mpq nas``) starts with
+``--init-from PROTOTYPES_DIR``: every cluster inherits the weights of the prototype at its bit-width,
+then BP (the default) or ADMM trains the whole model.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ _D_ADMM, _D_BP, _D_GQ = (c.__dataclass_fields__ for c in (ADMMConfig, BPConfig, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm", required=True, help="float LM checkpoint directory")
-    parser.add_argument("--method", required=True, choices=sorted(METHODS))
+    parser.add_argument("--method", default="bp", choices=sorted(METHODS),
+                        help="bp (default: ahead of ADMM at 1-2 bits on PTB, docs/quantization.md), admm (the "
+                             "papers'), gq (General Quantizer) or ptq (no training)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--bits", type=int, help="uniform bit-width: 1 2 3 4 5 6 8 16")
     which.add_argument("--plan", help="plan.yaml (cluster -> bits)")
@@ -37,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "each bias is quantized with its row's cluster (paper 1)")
     parser.add_argument("--train", help="training text (admm, bp, gq)")
     parser.add_argument("--valid", help="validation text (admm, bp, gq; also reported for ptq)")
+    parser.add_argument("--init-from", metavar="PROTOTYPES_DIR",
+                        help="start from the prototypes: each cluster inherits the weights of the prototype at "
+                             "its bit-width in the plan (fine-tuning a mixed plan)")
     parser.add_argument("--out", required=True, help="packed output directory")
     parser.add_argument("--max-iters", type=int, default=_D_ADMM["max_iters"].default,
                         help="outer iterations (admm, bp); the best one on --valid is kept")
@@ -88,9 +97,14 @@ def main(args: argparse.Namespace) -> int:
                               callback_every=args.callback_every)
         else:
             config = BPConfig(**common, **loop, lr=args.lr)
+    init = None
+    if args.init_from:
+        from kaldi_mpq.quant.prototypes import load_prototypes
+
+        init = load_prototypes(args.init_from).apply
     result = quantize_files(args.lm, args.out, config, train=args.train, valid=args.valid,
                             batching=args.batching, batch_size=args.batch_size, bptt=args.bptt,
-                            loss_reduction=args.loss_reduction, clip=args.clip)
+                            loss_reduction=args.loss_reduction, clip=args.clip, init=init)
     best = result.best_valid_ppl
     print(f"{args.out}: {result.method}, {result.layout.average_bits():.2f} bits/weight"
           + (f", valid ppl {best:.2f}" if best is not None else ""))
