@@ -106,6 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"kaldi-mpq {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # unwritable or full output disk, a vanished input: one line, not a traceback
+        if args.verbose:
+            raise
+        print(f"kaldi-mpq {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"kaldi-mpq {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -27,7 +27,15 @@ class TrainingError(KaldiMpqError):
 
 
 class LatticeFormatError(KaldiMpqError):
-    """A malformed lattice or archive; the message names archive, key and byte offset."""
+    """A malformed lattice or archive; the message names archive, key and byte offset.
+
+    ``recoverable``: the reader stopped right after the bad entry (its extent was known), so a
+    tolerant reader may go on from there instead of searching for the next entry.
+    """
+
+    def __init__(self, message: str, recoverable: bool = False):
+        super().__init__(message)
+        self.recoverable = recoverable
 
 
 class ArpaFormatError(KaldiMpqError):

@@ -73,10 +73,12 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Pathlike) -> Iterator[Path]:
+def atomic_dir(path: Pathlike, keep_other_entries: bool = False) -> Iterator[Path]:
     """Build a directory under a temporary name and rename it to ``path`` on success.
 
-    An existing ``path`` is replaced only once the new one is complete.
+    An existing ``path`` is replaced only once the new one is complete. With ``keep_other_entries``
+    the entries of the old directory that the new one does not write (e.g. the ``log/`` of a Kaldi
+    ``scoring_kaldi/``) are moved over first, so only what we rewrite is replaced.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,10 @@ def atomic_dir(path: Pathlike) -> Iterator[Path]:
         _as_if_created(tmp, directory=True)
         yield tmp
         if path.exists():
+            if keep_other_entries:
+                for entry in path.iterdir():
+                    if not (tmp / entry.name).exists():
+                        os.replace(entry, tmp / entry.name)
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)

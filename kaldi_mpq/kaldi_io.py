@@ -19,6 +19,10 @@ This module only splits archives into keys and byte streams; the object codecs l
 domain (``kaldi_mpq.lattice.io`` for lattices). Readers stream with bounded memory: the
 :class:`ByteWindow` keeps only the bytes of the object being parsed.
 
+Keys are Kaldi tokens (``IsToken``): non-empty, no whitespace and no ASCII control character. Every
+error names the archive, the key being read and the byte offset (of the decompressed stream).
+Tolerant reading (``resync``) reports a bad entry and goes on with the next one.
+
 Files written to a path are written atomically (temp file + rename); pipes and stdout cannot be.
 """
 
@@ -29,10 +33,11 @@ import dataclasses
 import gzip
 import io
 import logging
+import re
 import subprocess
 import sys
-from pathlib import Path
-from typing import IO, BinaryIO, Callable, Iterable, Iterator, Optional, TypeVar
+import zlib
+from typing import IO, BinaryIO, Callable, Iterable, Iterator, Optional, TypeVar, Union
 
 from kaldi_mpq.errors import KaldiMpqError
 from kaldi_mpq.fileio import GZIP_MAGIC, atomic_write
@@ -92,6 +97,20 @@ def parse_specifier(spec: str, error: type[KaldiMpqError] = KaldiMpqError) -> Sp
 
 # -- input --------------------------------------------------------------------------------------------
 
+# Kaldi's IsToken: no whitespace, no ASCII control character (nor DEL, nor byte 255)
+_NOT_TOKEN_BYTES = bytes(range(0x21)) + b"\x7f\xff"
+_BAD_KEY_BYTE = re.compile(b"[" + re.escape(_NOT_TOKEN_BYTES) + b"]")
+
+
+class StreamFailure(Exception):
+    """A gzip stream or an input pipe failed after ``offset`` decompressed bytes. Internal: the
+    table readers report it as their error type, naming the key being read."""
+
+    def __init__(self, offset: int, reason: str):
+        super().__init__(reason)
+        self.offset, self.reason = offset, reason
+
+
 class _PipeReader(io.RawIOBase):
     """stdout of a shell command; a non-zero exit status raises at EOF (truncated gzip etc.)."""
 
@@ -99,6 +118,7 @@ class _PipeReader(io.RawIOBase):
         self._cmd = command
         self._error = error
         self._proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._count = 0
 
     def readable(self) -> bool:
         return True
@@ -107,13 +127,14 @@ class _PipeReader(io.RawIOBase):
         n = self._proc.stdout.readinto(b)
         if n == 0:
             self._check()
+        self._count += n
         return n
 
     def _check(self) -> None:
         rc = self._proc.wait()
         if rc != 0:
             err = self._proc.stderr.read().decode(errors="replace").strip().splitlines()
-            raise self._error(f"command {self._cmd!r} failed with status {rc}: {err[-1] if err else ''}")
+            raise StreamFailure(self._count, f"command {self._cmd!r} failed with status {rc}: {err[-1] if err else ''}")
 
     def close(self) -> None:
         if not self.closed:
@@ -125,6 +146,9 @@ class _PipeReader(io.RawIOBase):
         super().close()
 
 
+_GZIP_SLICE = 1 << 15
+
+
 class _CheckedGzip(io.RawIOBase):
     """gzip decompression that reports a truncated/corrupt stream as ``error``."""
 
@@ -133,15 +157,18 @@ class _CheckedGzip(io.RawIOBase):
         self._raw = raw
         self._name = name
         self._error = error
+        self._count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:  # type: ignore[override]
-        try:
-            return self._gz.readinto(b)
-        except (EOFError, OSError, gzip.BadGzipFile) as e:
-            raise self._error(f"{self._name}: corrupt or truncated gzip data ({e})") from None
+        try:  # in slices, so that a failure loses at most one slice of the good bytes before it
+            n = self._gz.readinto(memoryview(b)[:_GZIP_SLICE])
+        except (EOFError, OSError, zlib.error) as e:  # (gzip.BadGzipFile is an OSError)
+            raise StreamFailure(self._count, f"corrupt or truncated gzip data ({e})") from None
+        self._count += n
+        return n
 
     def close(self) -> None:
         if not self.closed:
@@ -162,8 +189,8 @@ def open_rxfilename(name: str, error: type[KaldiMpqError] = KaldiMpqError) -> Bi
         return io.BufferedReader(_PipeReader(name.rstrip()[:-1], error), CHUNK_BYTES)
     try:
         raw = open(name, "rb")
-    except OSError as e:
-        raise error(f"{name}: cannot open for reading ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise error(f"{name}: cannot open for reading ({getattr(e, 'strerror', None) or e})") from None
     if raw.peek(2)[:2] == GZIP_MAGIC:
         return io.BufferedReader(_CheckedGzip(raw, name, error), CHUNK_BYTES)
     return raw
@@ -173,7 +200,10 @@ class ByteWindow:
     """A sliding window over a binary stream, for parsers that want one contiguous ``bytes``.
 
     ``buf[pos:]`` holds unread bytes; ``offset(i)`` maps a buffer index to the byte offset in the
-    (decompressed) stream, for error messages and scp offsets.
+    (decompressed) stream, for error messages and scp offsets. Bytes before ``pos`` are dropped on
+    refills, except from ``mark`` on when it is set (an entry's start, to resynchronise after an error).
+    A failing stream (corrupt gzip, failed pipe) raises :class:`StreamFailure` from the first
+    :meth:`fill` that needs bytes past the failure; the bytes before it are read normally.
     """
 
     def __init__(self, stream: BinaryIO, name: str, start_offset: int = 0):
@@ -183,6 +213,9 @@ class ByteWindow:
         self.pos = 0
         self.base = start_offset  # stream offset of buf[0]
         self.eof = False
+        self.mark: Optional[int] = None
+        self.failure: Optional[StreamFailure] = None
+        self._read = getattr(stream, "read1", stream.read)  # read1: what is there, failures come later
 
     def offset(self, i: Optional[int] = None) -> int:
         return self.base + (self.pos if i is None else i)
@@ -192,21 +225,42 @@ class ByteWindow:
         avail = len(self.buf) - self.pos
         if avail >= n:
             return True
-        chunks = [self.buf[self.pos:]]
-        self.base += self.pos
-        self.pos = 0
+        keep = self.pos if self.mark is None else min(self.mark, self.pos)
+        chunks = [self.buf[keep:]]
+        self.base += keep
+        self.pos -= keep
+        if self.mark is not None:
+            self.mark -= keep
         while avail < n and not self.eof:
-            data = self.stream.read(min(max(CHUNK_BYTES, n - avail), 64 * CHUNK_BYTES))
+            try:
+                data = self._read(min(max(CHUNK_BYTES, n - avail), 64 * CHUNK_BYTES))
+            except StreamFailure as e:
+                self.failure = e
+                data = b""
             if not data:
                 self.eof = True
                 break
             chunks.append(data)
             avail += len(data)
         self.buf = b"".join(chunks)
+        if avail < n and self.failure is not None:
+            raise self.failure
         return avail >= n
 
-    def at_eof(self) -> bool:
-        return not self.fill(1)
+    def ended(self) -> bool:
+        """True when everything has been read from the stream (buffered bytes may remain); raises
+        the stream's :class:`StreamFailure` if it ended by failing."""
+        if self.eof and self.failure is not None:
+            raise self.failure
+        return self.eof
+
+    def prefetch(self, n: int) -> None:
+        """Buffer up to ``n`` unread bytes as far as the stream gives them; a stream failure is left
+        to the :meth:`fill` that needs the missing bytes."""
+        try:
+            self.fill(n)
+        except StreamFailure:
+            pass
 
     def read_token(self) -> bytes:
         """Skip leading whitespace and read up to the next space/newline (not consumed)."""
@@ -228,27 +282,29 @@ class ByteWindow:
             n = len(b)
             while j < n and b[j] not in b" \t\r\n":
                 j += 1
-            if j < n or self.eof:
+            if j < n or self.ended():
                 self.pos = j
                 return b[start:j]
             keep = j - start
             self.pos = start
-            self.fill(keep + CHUNK_BYTES)
+            self.fill(2 * keep + CHUNK_BYTES)  # grows geometrically: linear time on long tokens
             start = self.pos
 
     def readline(self) -> bytes:
         """The bytes up to and including the next newline (or to EOF)."""
+        searched = 0  # bytes after pos known to hold no newline
         while True:
-            i = self.buf.find(b"\n", self.pos)
+            i = self.buf.find(b"\n", self.pos + searched)
             if i >= 0:
                 line = self.buf[self.pos:i + 1]
                 self.pos = i + 1
                 return line
-            if self.eof:
+            if self.ended():
                 line = self.buf[self.pos:]
                 self.pos = len(self.buf)
                 return line
-            self.fill(len(self.buf) - self.pos + CHUNK_BYTES)
+            searched = len(self.buf) - self.pos
+            self.fill(2 * searched + CHUNK_BYTES)  # grows geometrically: linear time on long lines
 
 
 ObjectReader = Callable[[ByteWindow, str], T]
@@ -260,38 +316,102 @@ BulkReader = Callable[[ByteWindow], list]
 :data:`ObjectReader` (which then also reports any error in it)."""
 
 
+Resync = Callable[[ByteWindow], bool]
+"""Moves a window from inside a bad entry to the start of the next entry (a key) and returns True,
+or to the end of the stream and returns False."""
+
+
+def _read_key(win: ByteWindow, name: str, error: type[KaldiMpqError], previous: Optional[str]) -> Optional[str]:
+    """The next key (None at the end of the archive), checked as Kaldi's IsToken does, with the
+    window after its separator; a text object's newline is left to the object reader."""
+    key_b = win.read_token()
+    if not key_b:
+        return None
+    at = win.offset() - len(key_b)
+    bad = _BAD_KEY_BYTE.search(key_b)
+    try:
+        key = key_b.decode()
+    except UnicodeDecodeError:
+        bad = bad or True
+        key = key_b.decode(errors="replace")
+    if bad:
+        after = f"after key {previous!r}" if previous is not None else "the first key"
+        raise error(f"{name}: key {key!r}: byte offset {at}: bad key ({after}): a key is a token of printable "
+                    f"characters without whitespace, as Kaldi requires")
+    if not win.fill(1):
+        raise error(f"{name}: key {key!r}: byte offset {win.offset()}: no object after the key")
+    c = win.buf[win.pos:win.pos + 1]
+    if c not in (b" ", b"\n", b"\t"):
+        raise error(f"{name}: key {key!r}: byte offset {win.offset()}: expected a space after the key")
+    if c != b"\n":
+        win.pos += 1
+    return key
+
+
 def iter_archive(
     name: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError,
-    read_bulk: Optional[BulkReader] = None,
-) -> Iterator[tuple[str, T, int]]:
+    read_bulk: Optional[BulkReader] = None, resync: Optional[Resync] = None,
+) -> Iterator[tuple[str, Union[T, KaldiMpqError], int]]:
     """Yield ``(key, object, byte_offset_of_object)`` from an archive rxfilename, streaming.
 
-    With ``read_bulk`` the entries it takes come from it and the others from ``read_object``."""
+    With ``read_bulk`` the entries it takes come from it and the others from ``read_object``.
+
+    Without ``resync`` the first bad entry raises ``error``. With it (tolerant reading) a bad entry is
+    yielded with the ``error`` instance in place of the object and reading goes on: right after the
+    entry when the object reader got past it (an error raised with ``recoverable`` set), else from
+    where ``resync`` finds the next entry; a failing gzip stream or pipe ends the archive.
+    """
     stream = open_rxfilename(name, error)
+    key: Optional[str] = None  # the last key read, for messages
+
+    def stream_error(e: StreamFailure) -> KaldiMpqError:
+        where = f"key {key!r}" if key is not None else "before the first key"
+        return error(f"{name}: {where}: byte offset {e.offset}: {e.reason}")
+
     try:
         win = ByteWindow(stream, name)
         while True:
-            while read_bulk is not None:
-                items = read_bulk(win)
-                if not items:
-                    break
-                yield from items
-            key_b = win.read_token()
-            if not key_b:
-                return
-            try:
-                key = key_b.decode()
-            except UnicodeDecodeError:
-                raise error(f"{name}: byte offset {win.offset() - len(key_b)}: bad key {key_b[:40]!r}") from None
-            if not win.fill(1):
-                raise error(f"{name}: key {key!r}: byte offset {win.offset()}: no object after the key")
-            c = win.buf[win.pos:win.pos + 1]
-            if c not in (b" ", b"\n", b"\t"):
-                raise error(f"{name}: key {key!r}: byte offset {win.offset()}: expected a space after the key")
-            if c != b"\n":
-                win.pos += 1
             off = win.offset()
-            yield key, read_object(win, key), off
+            restart: Optional[int] = None  # where to look for the next entry if this one is bad
+            try:
+                while read_bulk is not None:
+                    items = read_bulk(win)
+                    if not items:
+                        break
+                    key = items[-1][0]
+                    yield from items
+                win.mark = win.pos  # keep this entry's bytes until it is read
+                entry_key = _read_key(win, name, error, key)  # (a bad key: look on after it)
+                if entry_key is None:
+                    return
+                key = entry_key
+                off = win.offset()
+                restart = off + 1
+                obj = read_object(win, key)
+            except StreamFailure as e:
+                if resync is None:
+                    raise stream_error(e) from None
+                yield key or "", stream_error(e), off
+                return
+            except error as e:
+                if resync is None:
+                    raise
+                yield (key if restart is not None else ""), e, off
+                if not getattr(e, "recoverable", False):
+                    if restart is not None:
+                        win.pos = restart - win.base
+                    win.mark = None
+                    try:
+                        found = resync(win)
+                    except StreamFailure as f:
+                        yield key or "", stream_error(f), off
+                        return
+                    if not found:
+                        return
+                continue
+            finally:
+                win.mark = None
+            yield key, obj, off
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -302,34 +422,52 @@ class ScpEntry:
     key: str
     rxfilename: str
     offset: Optional[int]
+    where: str = ""  # the scp file and the byte offset of the line, for messages
 
 
 def read_scp(path: str, error: type[KaldiMpqError] = KaldiMpqError) -> list[ScpEntry]:
-    """Read an scp file: ``key rxfilename[:offset]`` lines."""
+    """Read an scp file: ``key rxfilename[:offset]`` lines (keys checked as archive keys are)."""
     entries = []
+    at = 0
     with contextlib.closing(open_rxfilename(path, error)) as f:
-        for lineno, raw in enumerate(io.TextIOWrapper(f, encoding="utf-8"), 1):
-            fields = raw.strip().split(None, 1)
-            if not fields:
-                continue
-            if len(fields) != 2:
-                raise error(f"{path}:{lineno}: expected 'key rxfilename', got {raw.strip()!r}")
-            key, rx = fields
-            head, colon, tail = rx.rpartition(":")
-            if colon and tail.isdigit() and not rx.endswith("|"):
-                entries.append(ScpEntry(key, head, int(tail)))
-            else:
-                entries.append(ScpEntry(key, rx, None))
+        try:
+            lines = list(f)
+        except StreamFailure as e:
+            raise error(f"{path}: byte offset {e.offset}: {e.reason}") from None
+    for lineno, raw in enumerate(lines, 1):
+        where = f"{path}: byte offset {at} (line {lineno})"
+        at += len(raw)
+        raw_fields = raw.strip().split(None, 1)
+        if not raw_fields:
+            continue
+        try:
+            key, rx = (f.decode("utf-8") for f in raw_fields) if len(raw_fields) == 2 else (raw_fields[0].decode(), "")
+        except UnicodeDecodeError:
+            raise error(f"{where}: key {raw_fields[0][:60]!r}: the line is not UTF-8 text: {raw[:80]!r}") from None
+        if not rx or _BAD_KEY_BYTE.search(raw_fields[0]) or "\0" in rx:
+            raise error(f"{where}: key {key[:60]!r}: expected 'key rxfilename' (a key without control "
+                        f"characters, a file name without NUL), got {raw.strip()[:80]!r}")
+        head, colon, tail = rx.rpartition(":")
+        if colon and tail.isdigit() and tail.isascii() and not rx.endswith("|"):
+            entries.append(ScpEntry(key, head, int(tail), f"{where}: key {key!r}"))
+        else:
+            entries.append(ScpEntry(key, rx, None, f"{where}: key {key!r}"))
     return entries
 
 
 def read_scp_object(entry: ScpEntry, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError) -> T:
     """Read the one object an scp entry points to (seeking to its offset)."""
+    where = entry.where or f"key {entry.key!r}"
+    try:
+        stream = open_rxfilename(entry.rxfilename, error)
+    except error as e:
+        raise error(f"{where}: {e}") from None
     if entry.offset is None:
+        if stream is not sys.stdin.buffer:
+            stream.close()
         for _, obj, _ in iter_archive(entry.rxfilename, read_object, error):
             return obj
-        raise error(f"{entry.rxfilename}: key {entry.key!r}: no object in the file")
-    stream = open_rxfilename(entry.rxfilename, error)
+        raise error(f"{entry.rxfilename}: key {entry.key!r}: byte offset 0: no object in the file ({where})")
     try:
         if stream.seekable():
             stream.seek(entry.offset)
@@ -342,26 +480,39 @@ def read_scp_object(entry: ScpEntry, read_object: ObjectReader, error: type[Kald
                     break
                 skipped += got
         if skipped != entry.offset:
-            raise error(f"{entry.rxfilename}: key {entry.key!r}: offset {entry.offset} is past the end of the file")
+            raise error(f"{entry.rxfilename}: key {entry.key!r}: byte offset {entry.offset}: "
+                        f"the offset is past the end of the file ({where})")
         win = ByteWindow(stream, entry.rxfilename, entry.offset)
         return read_object(win, entry.key)
+    except StreamFailure as e:
+        raise error(f"{entry.rxfilename}: key {entry.key!r}: byte offset {e.offset}: {e.reason}") from None
     finally:
         stream.close()
 
 
 def read_table(
     rspecifier: str, read_object: ObjectReader, error: type[KaldiMpqError] = KaldiMpqError,
-    read_bulk: Optional[BulkReader] = None,
-) -> Iterator[tuple[str, T]]:
+    read_bulk: Optional[BulkReader] = None, resync: Optional[Resync] = None,
+) -> Iterator[tuple[str, Union[T, KaldiMpqError]]]:
     """Iterate ``(key, object)`` over an ``ark:`` or ``scp:`` rspecifier, streaming (archives
-    through ``read_bulk`` too when given, see :func:`iter_archive`)."""
+    through ``read_bulk`` too when given, see :func:`iter_archive`).
+
+    With ``resync`` (tolerant reading, see :func:`iter_archive`) a bad entry is yielded with the
+    ``error`` instance in place of the object; in an scp every entry is read on its own anyway.
+    """
     spec = parse_specifier(rspecifier, error)
     if spec.kind == "ark":
-        for key, obj, _ in iter_archive(spec.path, read_object, error, read_bulk):
+        for key, obj, _ in iter_archive(spec.path, read_object, error, read_bulk, resync):
             yield key, obj
     elif spec.kind == "scp":
         for entry in read_scp(spec.path, error):
-            yield entry.key, read_scp_object(entry, read_object, error)
+            try:
+                obj = read_scp_object(entry, read_object, error)
+            except error as e:
+                if resync is None:
+                    raise
+                obj = e
+            yield entry.key, obj
     else:
         raise error(f"{rspecifier!r}: ark,scp is for writing; read with ark: or scp:")
 
@@ -488,13 +639,7 @@ class _CountingWriter(io.RawIOBase):
         return n
 
 
-def exists_path(name: str) -> bool:
-    """True for a plain file path that exists (not a pipe, not stdin)."""
-    return name not in ("-", "") and "|" not in name and Path(name).exists()
-
-
 __all__ = [
     "BulkReader", "ByteWindow", "RandomAccessTable", "ScpEntry", "Specifier", "iter_archive", "open_rxfilename",
     "open_wxfilename", "parse_specifier", "read_scp", "read_scp_object", "read_table", "write_table",
-    "exists_path",
 ]

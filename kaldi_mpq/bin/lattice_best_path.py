@@ -14,7 +14,7 @@ import logging
 
 from kaldi_mpq.errors import LatticeFormatError
 from kaldi_mpq.kaldi_io import write_table
-from kaldi_mpq.lattice.io import ReadStats, read_lattices_for_command
+from kaldi_mpq.lattice.io import ReadStats, add_skip_bad_arguments, read_lattices_for_command
 from kaldi_mpq.lattice.lattice import Lattice
 from kaldi_mpq.lattice.paths import PathSearch
 
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--word-ins-penalty", type=float, default=0.0,
                         help="added to the graph cost of each word (applied if > 0, as in Kaldi)")
     parser.add_argument("--word-symbol-table", default=None, help="words.txt: log the words of each best path")
-    parser.add_argument("--skip-bad", action="store_true", help="skip malformed lattices instead of stopping")
+    add_skip_bad_arguments(parser)
     parser.add_argument("lattice_rspecifier")
     parser.add_argument("transcriptions_wspecifier", help="int transcriptions, e.g. ark,t:1best.tra")
     parser.add_argument("alignments_wspecifier", nargs="?", default=None,
@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     if args.alignments_wspecifier:
         write_table(args.alignments_wspecifier, alignments, write_int_vector, LatticeFormatError)
     logger.info(stats.line())
-    return 0 if stats.done > 0 else 1
+    return stats.exit_status(args.allow_failures)
 
 
 def write_int_vector(out, ids: list[int], text: bool) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from kaldi_mpq.lattice.io import ReadStats, read_lattices_for_command, write_lattices
+from kaldi_mpq.lattice.io import ReadStats, add_skip_bad_arguments, read_lattices_for_command, write_lattices
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def _bool(s: str) -> bool:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-compact", type=_bool, default=True,
                         help="write CompactLattice (true) or Lattice with transition ids on arcs (false)")
-    parser.add_argument("--skip-bad", action="store_true", help="skip malformed lattices instead of stopping")
+    add_skip_bad_arguments(parser)
     parser.add_argument("lattice_rspecifier")
     parser.add_argument("lattice_wspecifier")
 
@@ -43,4 +43,4 @@ def main(args: argparse.Namespace) -> int:
 
     write_lattices(args.lattice_wspecifier, counted(), compact=args.write_compact)
     logger.info(stats.line())
-    return 0 if stats.done > 0 else 1
+    return stats.exit_status(args.allow_failures)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from kaldi_mpq.lattice.io import ReadStats, read_lattices_for_command, write_lattices
+from kaldi_mpq.lattice.io import ReadStats, add_skip_bad_arguments, read_lattices_for_command, write_lattices
 from kaldi_mpq.lattice.nbest_lattices import kaldi_nbest_lattices
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-scale", type=float, default=1.0, help="scale of graph (LM) costs")
     parser.add_argument("--word-ins-penalty", type=float, default=0.0,
                         help="added to the graph cost of each word first, as lattice-add-penalty does")
-    parser.add_argument("--skip-bad", action="store_true", help="skip malformed lattices instead of stopping")
+    add_skip_bad_arguments(parser)
     parser.add_argument("lattice_rspecifier")
     parser.add_argument("nbest_wspecifier")
 
@@ -57,4 +57,4 @@ def main(args: argparse.Namespace) -> int:
     write_lattices(args.nbest_wspecifier, nbest_lattices())
     logger.info("%s; done applying N-best algorithm with n = %d, average actual #paths is %g",
                 stats.line(), args.n, paths / (stats.done + 1e-20))
-    return 0 if stats.done > 0 else 1
+    return stats.exit_status(args.allow_failures)

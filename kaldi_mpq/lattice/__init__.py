@@ -7,9 +7,9 @@ Public API::
 """
 
 from kaldi_mpq.lattice.io import LatticeTable, read_lattices, write_lattices
-from kaldi_mpq.lattice.lattice import Lattice, Path
+from kaldi_mpq.lattice.lattice import Lattice
 from kaldi_mpq.lattice.nbest_lattices import kaldi_nbest_lattices
-from kaldi_mpq.lattice.paths import PathSearch, best_paths, nbest
+from kaldi_mpq.lattice.paths import Path, PathSearch, best_paths, nbest
 
 __all__ = ["Lattice", "LatticeTable", "Path", "PathSearch", "best_paths", "kaldi_nbest_lattices", "nbest",
            "read_lattices", "write_lattices"]

@@ -17,15 +17,15 @@ where each arc starts; every field is then gathered with numpy in one go.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
 from kaldi_mpq.errors import LatticeFormatError
 from kaldi_mpq.kaldi_io import ByteWindow
 from kaldi_mpq.lattice.lattice import Lattice, take_csr
+from kaldi_mpq.lattice.weights import check_weights
 
 FST_MAGIC = 2125659606
 MAGIC_BYTES = struct.pack("<i", FST_MAGIC)
@@ -42,8 +42,7 @@ K_WEIGHTED, K_UNWEIGHTED = 0x100000000, 0x200000000
 K_ACYCLIC, K_INITIAL_ACYCLIC, K_TOP_SORTED = 0x800000000, 0x2000000000, 0x4000000000
 
 
-@dataclasses.dataclass(frozen=True)
-class FstHeader:
+class FstHeader(NamedTuple):
     """OpenFst header fields as read (see module docstring)."""
 
     fst_type: str
@@ -60,11 +59,6 @@ class FstHeader:
         return (MAGIC_BYTES + struct.pack("<i", len(ft)) + ft + struct.pack("<i", len(at)) + at
                 + _HEADER_TAIL.pack(self.version, self.flags, self.properties, self.start,
                                     self.num_states, self.num_arcs))
-
-
-def is_binary_fst(win: ByteWindow) -> bool:
-    win.fill(4)
-    return win.buf[win.pos:win.pos + 4] == MAGIC_BYTES
 
 
 def _read_header(win: ByteWindow, where: str) -> FstHeader:
@@ -181,7 +175,7 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
             break
         except IndexError:
             mv.release()
-            if win.eof:
+            if win.ended():
                 raise LatticeFormatError(f"{where}: byte offset {off0}: lattice truncated "
                                          f"(archive ends inside it)") from None
             want = 2 * (len(win.buf) - body) + 64
@@ -225,15 +219,12 @@ def read_binary_lattice(win: ByteWindow, key: str) -> Lattice:
     with np.errstate(invalid="ignore"):  # a NaN weight is kept as it is
         graph, acoustic, fg, fa = (x.astype(np.float64) for x in (graph, acoustic, f[fp], f[fp + 1]))
     try:
-        return _from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph, acoustic, ali_off,
-                         ali.astype(np.int32), fg, fa, fali_off, fali.astype(np.int32), start=int(hdr.start),
-                         header=hdr, source=win.name, byte_offset=off0)
-    except LatticeFormatError as e:
-        e.recoverable = True  # the archive went past this lattice: readers may skip it
-        raise
-
-
-_from_csr = Lattice.from_csr
+        check_weights(f"{where}: byte offset {off0}", graph, acoustic, fg, fa)
+        return Lattice.from_csr(key, ns, src, dst.astype(np.int32), word.astype(np.int32), graph, acoustic,
+                                ali_off, ali.astype(np.int32), fg, fa, fali_off, fali.astype(np.int32),
+                                start=int(hdr.start), header=hdr, source=win.name, byte_offset=off0)
+    except LatticeFormatError as e:  # the window is past this lattice: readers may go on
+        raise LatticeFormatError(str(e), recoverable=True) from None
 
 
 def _gather_csr(w: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,6 @@ buffers that have a lattice alive.
 from __future__ import annotations
 
 import array
-import dataclasses
 import re
 import struct
 from typing import Optional
@@ -33,17 +32,17 @@ import numpy as np
 
 from kaldi_mpq.kaldi_io import CHUNK_BYTES, ByteWindow
 from kaldi_mpq.lattice.fst_binary import COMPACT_ARC_TYPE, MAGIC_BYTES, FstHeader, _HEADER_TAIL
-from kaldi_mpq.lattice.lattice import Lattice
+from kaldi_mpq.lattice.lattice import Alignments, Lattice
+from kaldi_mpq.lattice.weights import valid_weights
 
-# key (as ByteWindow.read_token reads it), one space, and an OpenFst header up to its fixed-size tail
+# key (a Kaldi token: no whitespace, no control character), one space, and an OpenFst header up to
+# its fixed-size tail
 _ENTRY = re.compile(
-    rb"([^ \t\r\n]+) (" + re.escape(MAGIC_BYTES + struct.pack("<i", 6) + b"vector" + struct.pack("<i", 16)
+    rb"([\x21-\x7e\x80-\xfe]+) (" + re.escape(MAGIC_BYTES + struct.pack("<i", 6) + b"vector" + struct.pack("<i", 16)
                                      + COMPACT_ARC_TYPE.encode()) + rb")",
     re.DOTALL,
 )
 _TAIL = _HEADER_TAIL.size
-_new_header = object.__new__
-_HEADER_FIELDS = [f.name for f in dataclasses.fields(FstHeader)]
 
 
 def _strided(buf: bytes, dtype: str) -> np.ndarray:
@@ -52,8 +51,8 @@ def _strided(buf: bytes, dtype: str) -> np.ndarray:
 
 
 class _BufferAlignments:
-    """Decodes, on first use, the alignment strings of all the lattices read from one buffer, and
-    hands each lattice its part (views); the buffer is dropped once decoded.
+    """Decodes, when the first lattice needs them, the alignment strings of all the lattices read
+    from one buffer, and hands each lattice its part (views); the buffer is dropped once decoded.
 
     Byte positions refer to ``buf``: ``arc_pos`` of each arc record (ilabel), ``state_pos`` of each
     final-weight record, with their string lengths.
@@ -65,7 +64,8 @@ class _BufferAlignments:
         self.buf, self.arc_pos, self.alen, self.state_pos, self.flen = buf, arc_pos, alen, state_pos, flen
         self.decoded = None
 
-    def __call__(self, a0: int, a1: int, s0: int, s1: int) -> dict:
+    def part(self, a0: int, a1: int, s0: int, s1: int) -> Alignments:
+        """The alignments of arcs ``a0:a1`` and states ``s0:s1`` of the buffer (one lattice)."""
         if self.decoded is None:
             v = _strided(self.buf, "<i4")
             self.decoded = (_gather_strings(v, self.arc_pos + 20, self.alen)
@@ -74,9 +74,20 @@ class _BufferAlignments:
                 shared.flags.writeable = False
             self.buf = self.arc_pos = self.alen = self.state_pos = self.flen = None
         ali_off, ali, fali_off, fali = self.decoded
-        return {"ali_offsets": ali_off[a0:a1 + 1] - ali_off[a0], "ali_data": ali[ali_off[a0]:ali_off[a1]],
-                "final_ali_offsets": fali_off[s0:s1 + 1] - fali_off[s0],
-                "final_ali_data": fali[fali_off[s0]:fali_off[s1]]}
+        return Alignments(ali_off[a0:a1 + 1] - ali_off[a0], ali[ali_off[a0]:ali_off[a1]],
+                          fali_off[s0:s1 + 1] - fali_off[s0], fali[fali_off[s0]:fali_off[s1]])
+
+
+class _DeferredAlignments:
+    """One lattice's alignments in a :class:`_BufferAlignments` (a ``DeferredAlignments``)."""
+
+    __slots__ = ("buffer", "a0", "a1", "s0", "s1")
+
+    def __init__(self, buffer: _BufferAlignments, a0: int, a1: int, s0: int, s1: int):
+        self.buffer, self.a0, self.a1, self.s0, self.s1 = buffer, a0, a1, s0, s1
+
+    def decode(self) -> Alignments:
+        return self.buffer.part(self.a0, self.a1, self.s0, self.s1)
 
 
 def _gather_strings(v: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +109,7 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     Advances the window past them and stops before the first entry it does not take (see the
     module docstring); returns ``[]`` when the next entry is not for it.
     """
-    win.fill(CHUNK_BYTES // 2)
+    win.prefetch(CHUNK_BYTES // 2)
     buf, base = win.buf, win.base
     scan = _scan(buf, win.pos)
     n = len(scan.keys)
@@ -123,10 +134,10 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     flen = v[state_pos + 8].astype(np.int64)
     count_pos = np.clip(state_pos + 12 + 4 * flen, 0, size - 8)
     nper = v[count_pos].astype(np.int64)
-    bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0)
+    bad_state |= (flen < 0) | (nper < 0) | (v[count_pos + 4] != 0) | ~valid_weights(fg, fa)
     np.maximum(nper, 0, out=nper)
     recorded = np.where(nper == 1, 0, nper)  # the scan records the arcs of states with several
-    bad_lat = ~np.logical_or.reduceat(np.isfinite(fg + fa), state_off[:-1])  # no final state
+    bad_lat = ~np.logical_or.reduceat(np.isfinite(fg) & np.isfinite(fa), state_off[:-1])  # no final state
     bad_lat |= np.add.reduceat(recorded, state_off[:-1]) != np.asarray(scan.multi_arcs)
     take = min(_first(bad_state, lat_of_state, n), _first(bad_lat, None, n))
     if take == 0:
@@ -149,14 +160,15 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     src = (arc_state - state_off[lat_of_arc]).astype(np.int32)
     bad_arc |= (word != v[arc_pos + 4]) | (word < 0) | (alen < 0) | (dst < 0) | (dst >= ns[lat_of_arc])
     bad_arc |= src >= dst  # not in topological order: the per-lattice reader renumbers it
+    with np.errstate(invalid="ignore"):
+        graph = vf[arc_pos + 8].astype(np.float64)
+        acoustic = vf[arc_pos + 12].astype(np.float64)
+    bad_arc |= ~valid_weights(graph, acoustic)
     take = _first(bad_arc, lat_of_arc, take)
     if take == 0:
         return []
     arc_off = np.searchsorted(lat_of_arc, np.arange(take + 1))
     s_end, a_end = int(state_off[take]), int(arc_off[take])
-    with np.errstate(invalid="ignore"):
-        graph = vf[arc_pos + 8].astype(np.float64)
-        acoustic = vf[arc_pos + 12].astype(np.float64)
     alignments = _BufferAlignments(buf, arc_pos[:a_end], alen[:a_end], state_pos[:s_end], flen[:s_end])
     for shared in (src, dst, word, graph, acoustic, fg, fa):  # views of these go to many lattices
         shared.flags.writeable = False
@@ -164,10 +176,10 @@ def read_binary_lattices_bulk(win: ByteWindow) -> list[tuple[str, Lattice, int]]
     out = []
     for j in range(take):
         s0, s1, a0, a1 = so[j], so[j + 1], ao[j], ao[j + 1]
-        hdr = _new_header(FstHeader)  # a frozen dataclass, made without its __init__
-        hdr.__dict__.update(zip(_HEADER_FIELDS, scan.headers[j]))
-        lat = Lattice.trusted(scan.keys[j], s1 - s0, src[a0:a1], dst[a0:a1], word[a0:a1], graph[a0:a1],
-                              acoustic[a0:a1], fg[s0:s1], fa[s0:s1], hdr, (alignments, a0, a1, s0, s1))
+        # checked above (vectorised) and in topological order: no per-lattice checks or copies
+        lat = Lattice(scan.keys[j], s1 - s0, src[a0:a1], dst[a0:a1], word[a0:a1], graph[a0:a1], acoustic[a0:a1],
+                      fg[s0:s1], fa[s0:s1], _DeferredAlignments(alignments, a0, a1, s0, s1),
+                      header=FstHeader(*scan.headers[j]))
         out.append((scan.keys[j], lat, base + scan.starts[j]))
     win.pos = scan.entry_ends[take - 1]
     return out

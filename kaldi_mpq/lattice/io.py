@@ -27,11 +27,13 @@ read that way decode their alignment arrays on first use.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
 from typing import IO, Iterable, Iterator, Optional
 
 from kaldi_mpq.errors import LatticeFormatError
-from kaldi_mpq.kaldi_io import ByteWindow, RandomAccessTable, read_table, write_table
+from kaldi_mpq.kaldi_io import CHUNK_BYTES, ByteWindow, RandomAccessTable, read_table, write_table
 from kaldi_mpq.lattice.fst_binary import MAGIC_BYTES, read_binary_lattice, write_binary_lattice
 from kaldi_mpq.lattice.fst_bulk import read_binary_lattices_bulk
 from kaldi_mpq.lattice.fst_text import read_text_lattice, write_text_lattice
@@ -69,35 +71,47 @@ def read_lattices(rspecifier: str) -> Iterator[Lattice]:
 def read_lattices_tolerant(rspecifier: str, skip_bad: bool) -> Iterator[tuple[str, Optional[Lattice], Optional[str]]]:
     """Like :func:`read_lattices` but yields ``(key, lattice or None, error message or None)``.
 
-    With ``skip_bad`` a malformed lattice whose extent is known (any text lattice; a binary one that
-    parsed but is invalid: cyclic, no final state...) gives ``(key, None, message)`` and reading goes
-    on; errors that lose the archive's structure (truncation, bad magic, corrupt binary body) end
-    the iteration after that item.
+    With ``skip_bad`` every malformed lattice gives ``(key, None, message)`` and reading goes on with
+    the next entry: right after it when its extent is known (any text lattice; a binary one that
+    parsed but is invalid: cyclic, no final state, bad weights...), else at the next place where a
+    key is followed by a lattice (see :func:`find_next_entry`). Only a failing gzip stream or pipe
+    ends the archive early. In an scp every entry is read on its own.
     """
-    def tolerant(win: ByteWindow, key: str):
+    resync = find_next_entry if skip_bad else None
+    for key, lat in read_table(rspecifier, read_lattice_object, LatticeFormatError, read_binary_lattices_bulk,
+                               resync):
+        if isinstance(lat, LatticeFormatError):
+            yield key, None, str(lat)
+        else:
+            yield key, lat, None
+
+
+# The start of an archive entry: a key (Kaldi token bytes, not preceded by one) and a space, then
+# OpenFst's magic (binary) or a newline and a state id (text).
+_ENTRY_START = re.compile(rb"(?<![\x21-\x7e\x80-\xfe])[\x21-\x7e\x80-\xfe]+ (?=" + re.escape(MAGIC_BYTES)
+                          + rb"|\n[0-9])")
+_LONGEST_KEY = 4096  # a key cut by a buffer refill while searching is found whole if shorter
+
+
+def find_next_entry(win: ByteWindow) -> bool:
+    """Move ``win`` to the next entry start from its position on (True), or to the end (False).
+
+    Used after a lattice whose end cannot be known (a corrupt binary body): what looks like the
+    next key is taken; if it is not one, reading it fails and the search goes on from there."""
+    while True:
+        m = _ENTRY_START.search(win.buf, win.pos)
+        if m is not None:
+            win.pos = m.start()
+            return True
+        if win.ended():
+            win.pos = len(win.buf)
+            return False
+        win.pos = max(win.pos, len(win.buf) - _LONGEST_KEY)
+        win.mark = win.pos - 1 if win.pos > 0 else None  # keep one byte for the look-behind
         try:
-            return read_lattice_object(win, key), None
-        except LatticeFormatError as e:
-            if not skip_bad:
-                raise
-            if not getattr(e, "recoverable", False):  # the archive cannot be resynchronised
-                raise _Fatal(key, str(e)) from None
-            return None, str(e)
-
-    def tolerant_bulk(win: ByteWindow):
-        return [(key, (lat, None), off) for key, lat, off in read_binary_lattices_bulk(win)]
-
-    try:
-        for key, (lat, err) in read_table(rspecifier, tolerant, LatticeFormatError, tolerant_bulk):
-            yield key, lat, err
-    except _Fatal as e:
-        yield e.key, None, e.message
-
-
-class _Fatal(Exception):
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key, self.message = key, message
+            win.fill(len(win.buf) - win.pos + CHUNK_BYTES)
+        finally:
+            win.mark = None
 
 
 def write_lattice_object(out: IO[bytes], lat: Lattice, text: bool, compact: bool = True) -> None:
@@ -135,22 +149,45 @@ class LatticeTable(RandomAccessTable):
 
 
 class ReadStats:
-    """Counts for Kaldi's closing "Done N lattices, failed M" line."""
+    """Counts for Kaldi's closing "Done N lattices, failed for M" line, and the exit status.
+
+    ``failed`` counts every lattice not processed; ``malformed`` those of them that could not be
+    read (skipped with ``--skip-bad``).
+    """
 
     def __init__(self) -> None:
         self.done = 0
         self.failed = 0
+        self.malformed = 0
 
     def line(self) -> str:
         return f"Done {self.done} lattices, failed for {self.failed}"
 
+    def exit_status(self, allow_failures: bool = False) -> int:
+        """1 when nothing was done (as Kaldi's lattice programs) or when malformed lattices were
+        skipped, unless ``allow_failures``; else 0."""
+        if self.done == 0 or (self.malformed and not allow_failures):
+            return 1
+        return 0
+
+
+def add_skip_bad_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--skip-bad`` and ``--allow-failures``, for commands that read lattices with
+    :func:`read_lattices_for_command`."""
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip malformed lattices (each is logged) and go on with the next one; the "
+                             "exit status is then 1 if any was skipped")
+    parser.add_argument("--allow-failures", action="store_true",
+                        help="with --skip-bad: exit 0 even if malformed lattices were skipped")
+
 
 def read_lattices_for_command(rspecifier: str, skip_bad: bool, stats: ReadStats) -> Iterator[Lattice]:
     """The lattices a command should process; bad ones are logged and counted in ``stats.failed``
-    when ``skip_bad`` (else the first one raises LatticeFormatError)."""
-    for key, lat, err in read_lattices_tolerant(rspecifier, skip_bad):
+    and ``stats.malformed`` when ``skip_bad`` (else the first one raises LatticeFormatError)."""
+    for _, lat, err in read_lattices_tolerant(rspecifier, skip_bad):
         if lat is None:
-            logger.warning("skipping lattice %s: %s", key, err)
+            logger.warning("skipping a malformed lattice: %s", err)
             stats.failed += 1
+            stats.malformed += 1
             continue
         yield lat

@@ -1,9 +1,5 @@
 """The in-memory word lattice: a Kaldi CompactLattice as numpy arrays, topologically sorted.
 
-A :class:`Lattice` is immutable in practice: every operation returns a new lattice
-(``dataclasses.replace``) and never writes into the arrays of its input, so arrays can be shared
-between a lattice and the lattices derived from it (e.g. a scaled copy shares ``src``/``dst``/``word``).
-
 Conventions (Kaldi's):
 
 * costs are negated natural logs; ``graph_cost`` (LM + transition + pronunciation) and
@@ -18,75 +14,73 @@ Conventions (Kaldi's):
 
 Kaldi stores weights as float32; arrays here are float64 holding those float32 values, and the
 operations that mirror Kaldi programs (``scale``, ``add_word_insertion_penalty``) round their results
-to float32 exactly as Kaldi does, so that best paths agree with Kaldi's to the last tie.
+to float32 exactly as Kaldi does (see :mod:`kaldi_mpq.lattice.weights`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
 from kaldi_mpq.errors import LatticeFormatError
+from kaldi_mpq.lattice.paths import Path, best_paths, forward_backward_best, nbest
+from kaldi_mpq.lattice.weights import INF, kaldi_float, penalised_costs, scale_costs, total_arc_costs
 
 if TYPE_CHECKING:  # pragma: no cover
     from kaldi_mpq.text.symbols import SymbolTable
 
-INF = float("inf")
-_LAZY_FIELDS = frozenset({"ali_offsets", "ali_data", "final_ali_offsets", "final_ali_data"})
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
+_FIELDS = ("key", "num_states", "src", "dst", "word", "graph_cost", "acoustic_cost", "final_graph", "final_acoustic",
+           "state_frames", "header", "file_states")
+_ALIGNMENT_FIELDS = ("ali_offsets", "ali_data", "final_ali_offsets", "final_ali_data")
 
 
-@dataclass(frozen=True, eq=False)
-class Path:
-    """One path through a lattice.
+class Alignments(NamedTuple):
+    """The transition-id strings of a lattice's arcs and final weights, in CSR form."""
 
-    Unpacks as ``words, graph_cost, acoustic_cost = path``.
-
-    Attributes:
-        words: word ids along the path, epsilons removed.
-        graph_cost, acoustic_cost: sums of the lattice's own (unscaled, penalty-free) costs along
-            the path, final weight included (negated natural logs).
-        cost: the objective the path was chosen by: the scaled, penalised total cost.
-        arcs: indices of the arcs taken, in order.
-        final_state: the state the path ends in.
-    """
-
-    words: tuple[int, ...]
-    graph_cost: float
-    acoustic_cost: float
-    cost: float
-    arcs: np.ndarray
-    final_state: int
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.words, self.graph_cost, self.acoustic_cost))
-
-    @classmethod
-    def trusted(cls, words: tuple[int, ...], graph_cost: float, acoustic_cost: float, cost: float,
-                arcs: np.ndarray, final_state: int) -> "Path":
-        """The constructor without dataclass overhead, for paths made in bulk."""
-        path = object.__new__(cls)
-        path.__dict__.update(words=words, graph_cost=graph_cost, acoustic_cost=acoustic_cost, cost=cost,
-                             arcs=arcs, final_state=final_state)
-        return path
+    ali_offsets: np.ndarray  # int64 [A+1]
+    ali_data: np.ndarray  # int32
+    final_ali_offsets: np.ndarray  # int64 [S+1]
+    final_ali_data: np.ndarray  # int32
 
 
-@dataclass(frozen=True, eq=False)
+class DeferredAlignments(Protocol):
+    """Alignments a reader has located but not decoded yet (the bulk reader's, see
+    :mod:`kaldi_mpq.lattice.fst_bulk`): most uses of a lattice (best paths, sweeps) never need them."""
+
+    def decode(self) -> Alignments: ...
+
+
 class Lattice:
     """A word lattice (Kaldi CompactLattice) as arrays; see the module docstring for conventions.
+
+    Invariants, true of every Lattice: states ``0..num_states-1`` in topological order with start
+    state 0 (``src < dst`` for every arc); arcs grouped by ``src`` (stable); every array has the length
+    given below; word ids >= 0; at least one final state. (The readers also reject weights Kaldi
+    would not accept: see :func:`kaldi_mpq.lattice.weights.check_weights`.)
+
+    Lattices are immutable: no field is reassigned after construction and no array is written
+    into (arrays read in bulk are read-only numpy views), so a lattice and those derived from it
+    share arrays; every operation returns a new lattice (see :meth:`replace`).
+
+    Construction:
+
+    * :meth:`from_arrays` / :meth:`from_csr`: from anything; checks every invariant and sorts the
+      states topologically when needed (``LatticeFormatError`` otherwise).
+    * ``Lattice(...)``: the parts as given, unchecked, uncopied: for code whose output satisfies the
+      invariants by construction (this class's operations, the bulk reader after its own
+      vectorised checks).
 
     Attributes:
         key: utterance id.
         num_states: S.
-        src, dst, word: int32 [A]; arcs sorted by ``src`` (stable).
+        src, dst, word: int32 [A].
         graph_cost, acoustic_cost: float64 [A].
-        ali_offsets: int64 [A+1]; ali_data: int32 [sum of alignment lengths] (transition ids).
         final_graph, final_acoustic: float64 [S], +inf where not final.
-        final_ali_offsets: int64 [S+1]; final_ali_data: int32.
+        alignments: :class:`Alignments`; their four arrays are also attributes (``ali_offsets``,
+            ``ali_data``, ``final_ali_offsets``, ``final_ali_data``). A reader may pass
+            :class:`DeferredAlignments` instead: they are decoded on first use.
         state_frames: int32 [S] frame index of each state where the source gave times (SLF), else None.
         header: the OpenFst header as read (kept so an unmodified lattice is written back byte for
             byte); None for lattices built or changed in memory.
@@ -94,22 +88,38 @@ class Lattice:
             states into topological order; None when no renumbering happened.
     """
 
-    key: str
-    num_states: int
-    src: np.ndarray
-    dst: np.ndarray
-    word: np.ndarray
-    graph_cost: np.ndarray
-    acoustic_cost: np.ndarray
-    ali_offsets: np.ndarray
-    ali_data: np.ndarray
-    final_graph: np.ndarray
-    final_acoustic: np.ndarray
-    final_ali_offsets: np.ndarray
-    final_ali_data: np.ndarray
-    state_frames: Optional[np.ndarray] = None
-    header: Optional[Any] = None
-    file_states: Optional[np.ndarray] = None
+    __slots__ = ("key", "num_states", "src", "dst", "word", "graph_cost", "acoustic_cost", "final_graph",
+                 "final_acoustic", "_alignments", "state_frames", "header", "file_states", "_arc_offsets")
+
+    def __init__(self, key: str, num_states: int, src: np.ndarray, dst: np.ndarray, word: np.ndarray,
+                 graph_cost: np.ndarray, acoustic_cost: np.ndarray, final_graph: np.ndarray,
+                 final_acoustic: np.ndarray, alignments: Union[Alignments, DeferredAlignments],
+                 state_frames: Optional[np.ndarray] = None, header: Optional[Any] = None,
+                 file_states: Optional[np.ndarray] = None):
+        init = object.__setattr__  # the only writes: here and the two caches below
+        init(self, "key", key)
+        init(self, "num_states", num_states)
+        init(self, "src", src)
+        init(self, "dst", dst)
+        init(self, "word", word)
+        init(self, "graph_cost", graph_cost)
+        init(self, "acoustic_cost", acoustic_cost)
+        init(self, "final_graph", final_graph)
+        init(self, "final_acoustic", final_acoustic)
+        init(self, "_alignments", alignments)
+        init(self, "state_frames", state_frames)
+        init(self, "header", header)
+        init(self, "file_states", file_states)
+        init(self, "_arc_offsets", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Lattice is immutable: use lat.replace({name}=...) for a modified copy")
+
+    def __reduce__(self):
+        # pickles hold decoded alignments, not the buffer a reader deferred them to
+        return (Lattice, (self.key, self.num_states, self.src, self.dst, self.word, self.graph_cost,
+                          self.acoustic_cost, self.final_graph, self.final_acoustic, self.alignments,
+                          self.state_frames, self.header, self.file_states))
 
     # -- construction --------------------------------------------------------------------------------
     @classmethod
@@ -129,13 +139,14 @@ class Lattice:
         start: int = 0,
         state_frames: Optional[Sequence[int]] = None,
         source: str = "<memory>",
+        byte_offset: Optional[int] = None,
     ) -> "Lattice":
         """Build a lattice from arcs in any order and any state numbering; sorts it topologically.
 
         Args:
             ali: per-arc transition-id lists (default: empty); final_ali: per-state lists.
             start: the start state in the given numbering.
-            source: name for error messages.
+            source, byte_offset: where the lattice comes from, for error messages.
 
         Raises:
             LatticeFormatError: empty lattice, bad state ids, a cycle, or no final state.
@@ -154,7 +165,7 @@ class Lattice:
             np.asarray(final_acoustic, dtype=np.float64).reshape(-1),
             fali_off, fali_dat, start=start,
             state_frames=None if state_frames is None else np.asarray(state_frames, dtype=np.int32),
-            source=source,
+            source=source, byte_offset=byte_offset,
         )
 
     @classmethod
@@ -174,7 +185,8 @@ class Lattice:
         a = len(src)
         if not (len(dst) == len(word) == len(graph_cost) == len(acoustic_cost) == a == len(ali_offsets) - 1):
             raise LatticeFormatError(f"{where}: arc arrays of different lengths")
-        if len(final_graph) != num_states or len(final_acoustic) != num_states:
+        if len(final_graph) != num_states or len(final_acoustic) != num_states or \
+                len(final_ali_offsets) != num_states + 1:
             raise LatticeFormatError(f"{where}: final weights for {len(final_graph)} states, expected {num_states}")
         if not 0 <= start < num_states:
             raise LatticeFormatError(f"{where}: start state {start} is not a state (0..{num_states - 1})")
@@ -182,61 +194,68 @@ class Lattice:
             raise LatticeFormatError(f"{where}: arc to or from a state outside 0..{num_states - 1}")
         if a and word.min() < 0:
             raise LatticeFormatError(f"{where}: negative word id {int(word.min())}")
-        if not np.isfinite(final_graph + final_acoustic).any():
+        if not (np.isfinite(final_graph) & np.isfinite(final_acoustic)).any():
             raise LatticeFormatError(f"{where}: no final state")
         grouped = a == 0 or bool(np.all(src[1:] >= src[:-1]))
-        if start == 0 and grouped and (a == 0 or bool(np.all(src < dst))):
-            return cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, ali_offsets, ali_data,
-                       final_graph, final_acoustic, final_ali_offsets, final_ali_data, state_frames, header)
+        sorted_ = start == 0 and grouped and (a == 0 or bool(np.all(src < dst)))
         if not grouped:  # arcs given in any order: group by source, keeping their order
             perm = np.argsort(src, kind="stable")
             src, dst, word = src[perm], dst[perm], word[perm]
             graph_cost, acoustic_cost = graph_cost[perm], acoustic_cost[perm]
             ali_offsets, ali_data = take_csr(ali_offsets, ali_data, perm)
             header = None
-        order = topological_order(num_states, src, dst, start, where)
-        return _renumber(cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, ali_offsets,
-                             ali_data, final_graph, final_acoustic, final_ali_offsets, final_ali_data,
-                             state_frames, header), order)
+        lat = cls(key, int(num_states), src, dst, word, graph_cost, acoustic_cost, final_graph, final_acoustic,
+                  Alignments(ali_offsets, ali_data, final_ali_offsets, final_ali_data), state_frames, header)
+        return lat if sorted_ else _renumber(lat, topological_order(num_states, src, dst, start, where))
 
-    @classmethod
-    def trusted(cls, key: str, num_states: int, src: np.ndarray, dst: np.ndarray, word: np.ndarray,
-                graph_cost: np.ndarray, acoustic_cost: np.ndarray, final_graph: np.ndarray,
-                final_acoustic: np.ndarray, header: Any, alignments: tuple) -> "Lattice":
-        """A lattice from arrays already checked and topologically sorted (the bulk reader's entry
-        point): no checks, no copies. The alignment arrays (``ali_offsets``, ``ali_data``,
-        ``final_ali_offsets``, ``final_ali_data``) are made on first use by
-        ``alignments[0](*alignments[1:])``, which returns them as a dict."""
-        lat = object.__new__(cls)
-        lat.__dict__.update(
-            key=key, num_states=num_states, src=src, dst=dst, word=word, graph_cost=graph_cost,
-            acoustic_cost=acoustic_cost, final_graph=final_graph, final_acoustic=final_acoustic,
-            state_frames=None, header=header, file_states=None, _alignments=alignments)
-        return lat
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails: the alignment arrays of a lattice made by `trusted`.
-        if name in _LAZY_FIELDS:
-            make = self.__dict__.pop("_alignments", None)
-            if make is not None:
-                self.__dict__.update(make[0](*make[1:]))
-                return self.__dict__[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __getstate__(self) -> dict:
-        for name in _LAZY_FIELDS:  # pickles hold arrays, not the buffer they were read from
-            getattr(self, name)
-        return self.__dict__
+    def replace(self, **changes: Any) -> "Lattice":
+        """A copy with the given fields changed, sharing every other array; unchecked (the changes
+        must keep the invariants). ``header`` and ``file_states`` are dropped unless given: they no
+        longer describe a changed lattice. Alignments change as a whole (``alignments=``) or by
+        their four arrays; alignments not yet decoded stay so unless they are changed."""
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        fields.update(alignments=self._alignments, header=None, file_states=None)
+        ali_changes = {k: changes.pop(k) for k in _ALIGNMENT_FIELDS if k in changes}
+        unknown = set(changes).difference(fields)
+        if unknown:
+            raise TypeError(f"unknown Lattice fields {sorted(unknown)}")
+        fields.update(changes)
+        if ali_changes:
+            fields["alignments"] = Alignments(*(ali_changes.get(k, getattr(self, k)) for k in _ALIGNMENT_FIELDS))
+        return Lattice(**fields)
 
     # -- basic views ---------------------------------------------------------------------------------
     @property
     def num_arcs(self) -> int:
         return len(self.src)
 
-    @functools.cached_property
+    @property
     def arc_offsets(self) -> np.ndarray:
-        """int64 [S+1]: arcs leaving state ``s`` are ``arc_offsets[s]:arc_offsets[s+1]``."""
-        return np.searchsorted(self.src, np.arange(self.num_states + 1)).astype(np.int64)
+        """int64 [S+1]: arcs leaving state ``s`` are ``arc_offsets[s]:arc_offsets[s+1]`` (cached)."""
+        if self._arc_offsets is None:
+            offsets = np.searchsorted(self.src, np.arange(self.num_states + 1)).astype(np.int64)
+            object.__setattr__(self, "_arc_offsets", offsets)
+        return self._arc_offsets
+
+    @property
+    def alignments(self) -> Alignments:
+        """The alignment strings, decoded now if the reader deferred them (then kept)."""
+        ali = self._alignments
+        if type(ali) is not Alignments:
+            ali = ali.decode()
+            object.__setattr__(self, "_alignments", ali)
+        return ali
+
+    @property
+    def alignments_decoded(self) -> bool:
+        """False while a reader's deferred alignments have not been needed yet."""
+        return type(self._alignments) is Alignments
+
+    ali_offsets = property(lambda self: self.alignments.ali_offsets, doc="int64 [A+1]")
+    ali_data = property(lambda self: self.alignments.ali_data, doc="int32: the arcs' transition ids, concatenated")
+    final_ali_offsets = property(lambda self: self.alignments.final_ali_offsets, doc="int64 [S+1]")
+    final_ali_data = property(lambda self: self.alignments.final_ali_data,
+                              doc="int32: the final weights' transition ids, concatenated")
 
     @property
     def is_final(self) -> np.ndarray:
@@ -255,21 +274,6 @@ class Lattice:
     def final_ali(self, state: int) -> np.ndarray:
         """Transition ids of a state's final weight."""
         return self.final_ali_data[self.final_ali_offsets[state]:self.final_ali_offsets[state + 1]]
-
-    def replace(self, **changes: Any) -> "Lattice":
-        """A modified copy; drops the file header and numbering (they no longer describe it).
-        Alignment arrays not yet decoded (see :meth:`trusted`) stay so unless they are changed."""
-        make = self.__dict__.get("_alignments")
-        if make is None or not _LAZY_FIELDS.isdisjoint(changes):
-            return dataclasses.replace(self, header=None, file_states=None, **changes)
-        unknown = set(changes).difference(f.name for f in dataclasses.fields(self))
-        if unknown:
-            raise TypeError(f"unknown Lattice fields {sorted(unknown)}")
-        lat = object.__new__(type(self))
-        lat.__dict__.update({f.name: self.__dict__[f.name] for f in dataclasses.fields(self)
-                             if f.name not in _LAZY_FIELDS})
-        lat.__dict__.update(header=None, file_states=None, _alignments=make, **changes)
-        return lat
 
     # -- Kaldi operations ----------------------------------------------------------------------------
     def scale(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0) -> "Lattice":
@@ -297,10 +301,8 @@ class Lattice:
         """float64 [A]: the total cost of each arc after ``scale`` and ``add_word_insertion_penalty``,
         exactly as Kaldi computes it (float32 weights, summed in double). For LMWT x WIP sweeps: the
         lattice is not copied, only this vector is recomputed."""
-        g = scale_costs(self.graph_cost, lm_scale)
-        if word_ins_penalty != 0.0:
-            g = penalised_costs(g, self.word, word_ins_penalty)
-        return g + scale_costs(self.acoustic_cost, acoustic_scale)
+        return total_arc_costs(self.graph_cost, self.acoustic_cost, self.word, acoustic_scale, lm_scale,
+                               word_ins_penalty)
 
     def final_costs(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0) -> np.ndarray:
         """float64 [S]: scaled final costs (+inf for non-final states)."""
@@ -309,22 +311,16 @@ class Lattice:
     def best_path(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
                   word_ins_penalty: float = 0.0) -> Optional[Path]:
         """``lattice-best-path``: the lowest-cost path (Kaldi's tie-breaking); None if no path."""
-        from kaldi_mpq.lattice.paths import best_paths
-
         return best_paths([self], acoustic_scale, lm_scale, word_ins_penalty)[0]
 
     def nbest(self, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
               word_ins_penalty: float = 0.0) -> list[Path]:
         """Up to ``n`` distinct word sequences, best first (see :func:`kaldi_mpq.lattice.paths.nbest`)."""
-        from kaldi_mpq.lattice.paths import nbest
-
         return nbest(self, n, acoustic_scale, lm_scale, word_ins_penalty)
 
     def prune(self, beam: float, acoustic_scale: float = 1.0, lm_scale: float = 1.0) -> "Lattice":
         """``lattice-prune``: drop arcs and final weights on no path within ``beam`` of the best path
         (costs scaled for the comparison only); then drop states left unreachable. New lattice."""
-        from kaldi_mpq.lattice.paths import forward_backward_best
-
         cost = self.arc_costs(acoustic_scale, lm_scale)
         fin = self.final_costs(acoustic_scale, lm_scale)
         alpha, beta = forward_backward_best(self, cost, fin)
@@ -429,40 +425,11 @@ class Lattice:
                 f"which is not in {symbols.source}"
             )
 
-    def map_words(self, mapping: np.ndarray) -> "Lattice":
-        """A new lattice with ``word`` replaced by ``mapping[word]`` (an int array indexed by id)."""
-        return self.replace(word=np.asarray(mapping, dtype=np.int32)[self.word])
-
     def __repr__(self) -> str:
         return f"Lattice(key={self.key!r}, num_states={self.num_states}, num_arcs={self.num_arcs})"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-
-def kaldi_float(x: float) -> float:
-    """``x`` rounded to float32, as Kaldi's ``BaseFloat`` options are."""
-    return float(np.float32(x))
-
-
-def scale_costs(costs: np.ndarray, scale: float) -> np.ndarray:
-    """Kaldi's ScaleLattice on one cost component: float32(cost * float32(scale)); +inf stays +inf."""
-    s = kaldi_float(scale)
-    if s == 1.0:
-        return costs
-    with np.errstate(invalid="ignore"):
-        out = (costs * s).astype(np.float32).astype(np.float64)
-    out[np.isposinf(costs)] = INF
-    return out
-
-
-def penalised_costs(graph_cost: np.ndarray, word: np.ndarray, penalty: float) -> np.ndarray:
-    """Kaldi's AddWordInsPenToCompactLattice: float32(graph + float32(penalty)) on word arcs."""
-    p = kaldi_float(penalty)
-    if p == 0.0:
-        return graph_cost
-    added = (graph_cost.astype(np.float32) + np.float32(p)).astype(np.float64)
-    return np.where(word != 0, added, graph_cost)
-
 
 def _csr(lists: Optional[Sequence[Sequence[int]]], n: int) -> tuple[np.ndarray, np.ndarray]:
     if lists is None:
@@ -558,12 +525,9 @@ def _renumber(lat: Lattice, order: np.ndarray) -> Lattice:
     perm = np.argsort(nsrc, kind="stable")
     ali_off, ali_dat = take_csr(lat.ali_offsets, lat.ali_data, perm)
     fali_off, fali_dat = take_csr(lat.final_ali_offsets, lat.final_ali_data, order)
-    return dataclasses.replace(
-        lat, src=nsrc[perm], dst=new_id[lat.dst[perm]], word=lat.word[perm],
-        graph_cost=lat.graph_cost[perm], acoustic_cost=lat.acoustic_cost[perm],
-        ali_offsets=ali_off, ali_data=ali_dat,
-        final_graph=lat.final_graph[order], final_acoustic=lat.final_acoustic[order],
-        final_ali_offsets=fali_off, final_ali_data=fali_dat,
-        state_frames=None if lat.state_frames is None else lat.state_frames[order],
-        file_states=order.astype(np.int32),
+    return Lattice(
+        lat.key, n, nsrc[perm], new_id[lat.dst[perm]], lat.word[perm], lat.graph_cost[perm],
+        lat.acoustic_cost[perm], lat.final_graph[order], lat.final_acoustic[order],
+        Alignments(ali_off, ali_dat, fali_off, fali_dat),
+        None if lat.state_frames is None else lat.state_frames[order], lat.header, order.astype(np.int32),
     )

@@ -12,19 +12,57 @@ Many lattices are searched together (vectorised over lattices, one numpy step pe
     search = PathSearch(lattices)
     for lmwt in range(7, 18):
         paths = search.best_paths(acoustic_scale=1.0 / lmwt)
+
+This module sits below :mod:`kaldi_mpq.lattice.lattice` (whose methods ``best_path``, ``nbest`` and
+``prune`` call it); it reads lattices only through their fields.
 """
 
 from __future__ import annotations
 
 import heapq
 import operator
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from kaldi_mpq.lattice.lattice import Lattice, Path
+from kaldi_mpq.lattice.weights import scale_costs, total_arc_costs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kaldi_mpq.lattice.lattice import Lattice
 
 _INF = float("inf")
+
+
+class Path:
+    """One path through a lattice (read-only).
+
+    Unpacks as ``words, graph_cost, acoustic_cost = path``.
+
+    Attributes:
+        words: word ids along the path, epsilons removed.
+        graph_cost, acoustic_cost: sums of the lattice's own (unscaled, penalty-free) costs along
+            the path, final weight included (negated natural logs).
+        cost: the objective the path was chosen by: the scaled, penalised total cost.
+        arcs: indices of the arcs taken, in order.
+        final_state: the state the path ends in.
+    """
+
+    __slots__ = ("words", "graph_cost", "acoustic_cost", "cost", "arcs", "final_state")
+
+    def __init__(self, words: tuple[int, ...], graph_cost: float, acoustic_cost: float, cost: float,
+                 arcs: np.ndarray, final_state: int):
+        self.words = words
+        self.graph_cost = graph_cost
+        self.acoustic_cost = acoustic_cost
+        self.cost = cost
+        self.arcs = arcs
+        self.final_state = final_state
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.words, self.graph_cost, self.acoustic_cost))
+
+    def __repr__(self) -> str:
+        return f"Path(words={self.words}, cost={self.cost})"
 
 
 class PathSearch:
@@ -84,12 +122,7 @@ class PathSearch:
 
     def costs(self, acoustic_scale: float, lm_scale: float, word_ins_penalty: float) -> tuple[np.ndarray, np.ndarray]:
         """(arc costs [A], final costs [S]) over all lattices, Kaldi's float32 semantics."""
-        from kaldi_mpq.lattice.lattice import penalised_costs, scale_costs
-
-        g = scale_costs(self.graph, lm_scale)
-        if word_ins_penalty != 0.0:
-            g = penalised_costs(g, self.word, word_ins_penalty)
-        arc = g + scale_costs(self.acoustic, acoustic_scale)
+        arc = total_arc_costs(self.graph, self.acoustic, self.word, acoustic_scale, lm_scale, word_ins_penalty)
         fin = scale_costs(self.final_graph, lm_scale) + scale_costs(self.final_acoustic, acoustic_scale)
         return arc, fin
 
@@ -182,7 +215,7 @@ class PathSearch:
         wb, b = word_bounds.tolist(), bounds.tolist()
         fs_local = (fs - self.state_off[:-1]).tolist()
         graph_l, acoustic_l, best_l = graph.tolist(), acoustic.tolist(), best.tolist()
-        return [Path.trusted(tuple(words[wb[li]:wb[li + 1]]), graph_l[li], acoustic_l[li], best_l[li],
+        return [Path(tuple(words[wb[li]:wb[li + 1]]), graph_l[li], acoustic_l[li], best_l[li],
                              local[b[li]:b[li + 1]], fs_local[li]) if good else None
                 for li, good in enumerate(ok.tolist())]
 
@@ -221,16 +254,22 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     """Up to ``n`` paths with distinct word sequences, in non-decreasing cost order.
 
     Paths are enumerated exactly in cost order (best-first search with the exact cost-to-go as
-    heuristic) and a path whose word sequence was already output is skipped, so the result is the
-    n best *distinct word sequences* whether or not the lattice is determinized (on a determinized
-    lattice, as Kaldi's decoders write them, these are the paths of Kaldi's ``lattice-to-nbest``;
-    :mod:`kaldi_mpq.lattice.nbest_lattices` writes them as it does). The first entry is the best
-    path; ties are broken by arc order.
+    heuristic; equal costs in the order found, arcs in order) and a path whose word sequence was
+    already output is skipped, so the result is the n best *distinct word sequences* whether or not
+    the lattice is determinized (on a determinized lattice, as Kaldi's decoders write them, these are
+    the paths of Kaldi's ``lattice-to-nbest``; :mod:`kaldi_mpq.lattice.nbest_lattices` writes them as
+    it does). The first entry is the best path.
+
+    Two rules keep the search within ``n`` expansions per state (memory O(n x arcs)) however many
+    paths tie, without changing the result: a partial path that reaches a state with the same words
+    as one already expanded there is dropped (its completions repeat those words at no lower cost),
+    and a state is expanded for at most ``n`` partial paths (their distinct words followed by the best
+    suffix are already ``n`` distinct sequences no worse than anything through a later one).
     """
     if n <= 0:
         return []
-    cost = lat.arc_costs(acoustic_scale, lm_scale, word_ins_penalty)
-    fin = lat.final_costs(acoustic_scale, lm_scale)
+    cost = total_arc_costs(lat.graph_cost, lat.acoustic_cost, lat.word, acoustic_scale, lm_scale, word_ins_penalty)
+    fin = scale_costs(lat.final_graph, lm_scale) + scale_costs(lat.final_acoustic, acoustic_scale)
     _, beta = forward_backward_best(lat, cost, fin)
     if not np.isfinite(beta[0]):
         return []
@@ -240,29 +279,42 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     cost_l = cost.tolist()
     beta_l = beta.tolist()
     fin_l = fin.tolist()
-    # heap items: (estimated total, tie counter, cost so far, state or -1 when finished, arcs tuple, words)
+    # Word prefixes are interned: prefix id of (prefix id, word); 0 is the empty prefix.
+    prefix_ids: dict[tuple[int, int], int] = {}
+    expanded: set[tuple[int, int]] = set()  # (state, prefix) pairs expanded
+    times_expanded = [0] * lat.num_states
+    output_prefixes: set[int] = set()
+    # heap items: (estimated total, tie counter, cost so far, state (or -1 - final state when
+    # complete), word prefix id, arcs taken as a linked list (arc, previous) or None)
     counter = 0
-    heap = [(beta_l[0], 0, 0.0, 0, (), ())]
-    seen: set[tuple[int, ...]] = set()
+    heap: list[tuple] = [(beta_l[0], 0, 0.0, 0, 0, None)]
     out: list[Path] = []
     while heap and len(out) < n:
-        est, _, g, s, arcs, words = heapq.heappop(heap)
+        est, _, g, s, prefix, arcs = heapq.heappop(heap)
         if s < 0:
-            if words not in seen:
-                seen.add(words)
-                fs = arcs[-1] if arcs else 0
-                arc_idx = np.asarray(arcs[:-1], dtype=np.int64)
-                out.append(_make_path(lat, arc_idx, fs, est))
+            if prefix not in output_prefixes:
+                output_prefixes.add(prefix)
+                taken = []
+                while arcs is not None:
+                    taken.append(arcs[0])
+                    arcs = arcs[1]
+                out.append(_make_path(lat, np.asarray(taken[::-1], dtype=np.int64), -1 - s, est))
             continue
+        if (s, prefix) in expanded or times_expanded[s] >= n:
+            continue
+        expanded.add((s, prefix))
+        times_expanded[s] += 1
         if fin_l[s] < _INF:
             counter += 1
-            heapq.heappush(heap, (g + fin_l[s], counter, g + fin_l[s], -1, arcs + (s,), words))
+            heapq.heappush(heap, (g + fin_l[s], counter, g + fin_l[s], -1 - s, prefix, arcs))
         for a in range(off[s], off[s + 1]):
             d = dst[a]
             if beta_l[d] == _INF:
                 continue
             g2 = g + cost_l[a]
             counter += 1
-            w = words + (word[a],) if word[a] else words
-            heapq.heappush(heap, (g2 + beta_l[d], counter, g2, d, arcs + (a,), w))
+            p2 = prefix
+            if word[a]:
+                p2 = prefix_ids.setdefault((prefix, word[a]), len(prefix_ids) + 1)
+            heapq.heappush(heap, (g2 + beta_l[d], counter, g2, d, p2, (a, arcs)))
     return out

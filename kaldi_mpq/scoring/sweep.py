@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from kaldi_mpq.fileio import atomic_write
+from kaldi_mpq.fileio import atomic_dir, atomic_write
 from kaldi_mpq.scoring.filters import WordFilter, keep_all
 from kaldi_mpq.scoring.kaldi_wer import WerStats, best_wer_line, compute_wer, compute_wer_command, wer_file_text
 from kaldi_mpq.scoring.transcripts import Transcripts, format_transcript_line, write_transcripts
@@ -92,38 +92,38 @@ def write_kaldi_scoring(
         dir_name: how the decode dir is named inside ``wer_*`` and ``best_wer`` (default: as given).
     """
     name = dir_name if dir_name is not None else str(decode_dir)
-    sk = decode_dir / "scoring_kaldi"
-    write_transcripts(sk / "test_filt.txt", ref.words, trailing_space=False)
-    stats, files, names = {}, [], []
-    for (lmwt, wip), h in hyps.items():
-        filtered = {k: hyp_filter(v) for k, v in h.items()}
-        write_transcripts(sk / f"penalty_{wip}" / f"{lmwt}.txt", filtered)
-        s = compute_wer(ref, Transcripts(filtered, source=f"penalty_{wip}/{lmwt}.txt"), mode)
-        stats[(lmwt, wip)] = s
+    # everything is computed before anything is written, and scoring_kaldi/ appears whole or not at all
+    filtered_hyps = {setting: {k: hyp_filter(v) for k, v in h.items()} for setting, h in hyps.items()}
+    stats = {(lmwt, wip): compute_wer(ref, Transcripts(h, source=f"penalty_{wip}/{lmwt}.txt"), mode)
+             for (lmwt, wip), h in filtered_hyps.items()}
+    command = compute_wer_command(f"{name}/scoring_kaldi/test_filt.txt", mode)
+    files, names = [], []
+    for (lmwt, wip), s in stats.items():
         path = decode_dir / f"wer_{lmwt}_{wip}"
         with atomic_write(path) as f:
-            f.write(wer_file_text(s, compute_wer_command(f"{name}/scoring_kaldi/test_filt.txt", mode)))
+            f.write(wer_file_text(s, command))
         files.append(path)
         names.append(f"{name}/wer_{lmwt}_{wip}")
     line = best_wer_line(files, names)
-    with atomic_write(sk / "best_wer") as f:
-        f.write(line)
     best_lmwt, best_wip = (lambda p: (int(p[-2]), p[-1]))(line.split()[-1].rsplit("/", 1)[-1].split("_"))
-    best_h = {k: hyp_filter(v) for k, v in hyps[(best_lmwt, best_wip)].items()}
-    al = align_all(ref.words, best_h)
-    det = sk / "wer_details"
-    texts = {
+    al = align_all(ref.words, filtered_hyps[(best_lmwt, best_wip)])
+    s = stats[(best_lmwt, best_wip)]
+    details = {
         "lmwt": f"{best_lmwt}\n",
         "wip": f"{best_wip}\n",
         "per_utt": format_per_utt(al),
         "per_spk": format_per_spk(al, utt2spk or {k: "global" for k in ref.keys()}),
         "ops": format_ops(al),
+        "wer_bootci": format_bootci(*bootstrap_wer_ci([u.errors for u in s.per_utt], [u.ref_words for u in s.per_utt])),
     }
-    s = stats[(best_lmwt, best_wip)]
-    texts["wer_bootci"] = format_bootci(*bootstrap_wer_ci([u.errors for u in s.per_utt], [u.ref_words for u in s.per_utt]))
-    for fname, text in texts.items():
-        with atomic_write(det / fname) as f:
-            f.write(text)
+    with atomic_dir(decode_dir / "scoring_kaldi", keep_other_entries=True) as sk:
+        write_transcripts(sk / "test_filt.txt", ref.words, trailing_space=False)
+        for (lmwt, wip), h in filtered_hyps.items():
+            write_transcripts(sk / f"penalty_{wip}" / f"{lmwt}.txt", h)
+        (sk / "best_wer").write_text(line, encoding="utf-8")
+        (sk / "wer_details").mkdir()
+        for fname, text in details.items():
+            (sk / "wer_details" / fname).write_text(text, encoding="utf-8")
     return SweepResult(stats, (best_lmwt, best_wip), line)
 
 

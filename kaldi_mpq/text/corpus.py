@@ -16,7 +16,9 @@ Formats (``format=`` of :func:`read_sentences`):
   field of each supervision.
 * ``raw`` -- running text to be split into sentences by the normaliser (e.g. AMI meeting transcripts).
 
-``auto`` picks ``lhotse`` for ``*.jsonl[.gz]``/``*.json``, ``kaldi`` for a file named ``text``, else ``plain``.
+``auto`` picks ``lhotse`` for ``*.jsonl[.gz]``/``*.json``; ``kaldi`` for a file named ``text``, a file in a
+Kaldi data dir (beside ``utt2spk``, ``segments``, ...) or one whose first fields are unique utterance ids;
+else ``plain``.
 """
 
 from __future__ import annotations
@@ -79,12 +81,46 @@ def read_supervisions(path: Pathlike) -> Iterator[tuple[str, str]]:
         yield s.id, s.text or ""
 
 
+KALDI_DATA_DIR_FILES = ("utt2spk", "spk2utt", "segments", "wav.scp")
+_SNIFF_LINES = 200
+
+
+def _looks_like_utterance_ids(path: Path) -> bool:
+    """True when the first field of every (sampled) line is an utterance id: unique, containing a digit,
+    and never used as a word anywhere in the sample. Plain text fails this at once (its first words
+    repeat, or occur later as words)."""
+    firsts, words = [], set()
+    with open_text(path) as f:
+        for i, line in enumerate(f):
+            if i >= _SNIFF_LINES:
+                break
+            fields = line.split()
+            if not fields:
+                continue
+            firsts.append(fields[0])
+            words.update(fields[1:])
+    return (len(firsts) >= 2 and len(set(firsts)) == len(firsts)
+            and all(any(c.isdigit() for c in t) for t in firsts) and not words.intersection(firsts))
+
+
 def detect_format(path: Pathlike) -> str:
-    name = Path(path).name
+    """``format="auto"``: lhotse by extension; Kaldi text when the file is named ``text``, sits in a
+    Kaldi data dir, or its first fields are utterance ids (then said in the log); else plain."""
+    path = Path(path)
+    name = path.name
     if name.endswith((".jsonl", ".jsonl.gz", ".json")):
         return "lhotse"
     if name in ("text", "text.gz"):
         return "kaldi"
+    if path.is_file():
+        if any((path.parent / f).exists() for f in KALDI_DATA_DIR_FILES):
+            logger.info("%s: read as a Kaldi text file (it sits in a Kaldi data dir); --format plain "
+                        "reads it as plain text", path)
+            return "kaldi"
+        if _looks_like_utterance_ids(path):
+            logger.warning("%s: read as a Kaldi text file (the first field of each line is a unique "
+                           "utterance id); --format plain reads it as plain text", path)
+            return "kaldi"
     return "plain"
 
 

@@ -40,8 +40,12 @@ def test_lattice_copy_skip_bad_and_failure(tmp_path, capsys):
     assert cli.main(["lattice-copy", f"ark,t:{tmp_path / 'in.txt'}", f"ark:{tmp_path / 'o.ark'}"]) == 1
     assert "no final state" in capsys.readouterr().err
     assert not (tmp_path / "o.ark").exists()
-    assert cli.main(["lattice-copy", "--skip-bad", f"ark,t:{tmp_path / 'in.txt'}", f"ark:{tmp_path / 'o.ark'}"]) == 0
+    # --skip-bad: the good lattices are written, the bad one counted, and the exit status says so
+    assert cli.main(["lattice-copy", "--skip-bad", f"ark,t:{tmp_path / 'in.txt'}", f"ark:{tmp_path / 'o.ark'}"]) == 1
+    assert "Done 1 lattices, failed for 1" in capsys.readouterr().err
     assert [x.key for x in read_lattices(f"ark:{tmp_path / 'o.ark'}")] == ["utt1"]
+    assert cli.main(["lattice-copy", "--skip-bad", "--allow-failures", f"ark,t:{tmp_path / 'in.txt'}",
+                     f"ark:{tmp_path / 'o.ark'}"]) == 0
     assert cli.main(["lattice-copy", "--write-compact=false", f"ark:{tmp_path / 'o.ark'}",
                      f"ark,t:{tmp_path / 'l.txt'}"]) == 0
     assert "\t5\t" in (tmp_path / "l.txt").read_text()

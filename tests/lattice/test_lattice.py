@@ -183,3 +183,38 @@ def test_lattices_without_a_complete_path_get_none():
     assert got[1] is None and got[2] is None
     assert got[0].words == dummy_lattice(4, 3, seed=1).best_path(0.1).words
     assert got[3].words == dummy_lattice(5, 3, seed=2).best_path(0.1).words
+
+
+def _sausage(slots: int, width: int, distinct_words: bool) -> Lattice:
+    """``slots`` consecutive slots of ``width`` parallel arcs of equal cost: width**slots tied best
+    paths (distinct word sequences, or one word per slot with different alignments); one extra
+    arc of higher cost in the middle slot gives a second-best word sequence."""
+    src, dst, word, ali = [], [], [], []
+    for k in range(slots):
+        for j in range(width):
+            src.append(k), dst.append(k + 1), ali.append([j + 1])
+            word.append(1 + k * width + j if distinct_words else 1 + k)
+    mid = slots // 2
+    src.append(mid), dst.append(mid + 1), ali.append([7]), word.append(10**6)
+    graph = [1.0] * (len(src) - 1) + [2.0]
+    fin = [np.inf] * slots + [0.0]
+    return Lattice.from_arrays("ties", slots + 1, src, dst, word, graph, [0.0] * len(src), fin, fin, ali=ali)
+
+
+@pytest.mark.parametrize("distinct_words", [True, False])
+def test_nbest_with_massive_ties_stays_within_n_expansions_per_state(distinct_words):
+    """2,000 slots x 5 tied arcs (5**2000 best paths, 10,001 arcs): the n best are found without
+    enumerating ties, in memory O(n x arcs); stated bound: 500 bytes per (n x arc)."""
+    import tracemalloc
+
+    lat = _sausage(2_000, 5, distinct_words)
+    for n in (1, 3):
+        tracemalloc.start()
+        got = lat.nbest(n)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 500 * n * lat.num_arcs, (n, peak)
+        assert len(got) == (n if distinct_words else min(n, 2)) and len({p.words for p in got}) == len(got)
+        assert got[0].cost == 2_000.0 and got[0].words == lat.best_path().words
+        if not distinct_words:  # one best word sequence, then the one through the extra arc
+            assert [p.cost for p in got] == [2_000.0, 2_001.0][:n]

@@ -51,3 +51,42 @@ def test_tune_on_dev_reports_honest_and_oracle():
     r = tune_on_dev(dev, evl)
     assert r["setting"] == (8, "0.0") and r["eval_wer"] == 12.0
     assert r["eval_oracle_setting"] == (7, "0.0") and r["eval_oracle_wer"] == 9.0
+
+
+def _tiny_sweep_inputs():
+    from kaldi_mpq.scoring.transcripts import Transcripts
+
+    ref = Transcripts({"u1": ["a", "b"], "u2": ["c"]}, source="ref")
+    hyps = {(lmwt, "0.0"): {"u1": ["a", "b"], "u2": ["d"]} for lmwt in (7, 8)}
+    return ref, hyps
+
+
+def test_failed_scoring_leaves_no_partial_scoring_kaldi(tmp_path):
+    ref, hyps = _tiny_sweep_inputs()
+    calls = []
+
+    def failing_filter(words):
+        calls.append(words)
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        return words
+
+    try:
+        write_kaldi_scoring(tmp_path, ref, hyps, hyp_filter=failing_filter)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the filter's error should propagate")
+    assert not (tmp_path / "scoring_kaldi").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_rescoring_keeps_a_kaldi_scoring_log(tmp_path):
+    ref, hyps = _tiny_sweep_inputs()
+    (tmp_path / "scoring_kaldi" / "log").mkdir(parents=True)
+    (tmp_path / "scoring_kaldi" / "log" / "best_path.7.log").write_text("kaldi's log\n")
+    (tmp_path / "scoring_kaldi" / "best_wer").write_text("stale\n")
+    res = write_kaldi_scoring(tmp_path, ref, hyps)
+    assert (tmp_path / "scoring_kaldi" / "log" / "best_path.7.log").read_text() == "kaldi's log\n"
+    assert (tmp_path / "scoring_kaldi" / "best_wer").read_text() == res.best_wer_line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scoring_kaldi", "wer_7_0.0", "wer_8_0.0"]

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from kaldi_mpq.errors import TextFormatError
-from kaldi_mpq.text.corpus import read_kaldi_text, read_sentences, write_sentences
+from kaldi_mpq.text.corpus import detect_format, read_kaldi_text, read_sentences, write_sentences
 from kaldi_mpq.text.normalize import normalize_ami
 from kaldi_mpq.text.vocab import build_vocab, count_words, oov_stats, sentences_to_ids
 
@@ -92,3 +92,31 @@ def test_oov_counting_and_ids():
     st = oov_stats(sents, sym)
     assert (st.words, st.oov, st.oov_types) == (6, 4, 3) and st.oov_rate == pytest.approx(4 / 6)
     assert sentences_to_ids(sents, sym) == [[sym["a"], sym.unk_id, sym["b"]], [sym.unk_id] * 3]
+
+
+def test_auto_format_recognises_kaldi_text_by_its_utterance_ids(tmp_path, caplog):
+    f = tmp_path / "dev_text.txt"
+    f.write_text("AMI_ES2011a_0001 hello there\nAMI_ES2011a_0002 hello again\nAMI_ES2011a_0003 bye\n")
+    with caplog.at_level("WARNING"):
+        assert read_sentences(f) == [["hello", "there"], ["hello", "again"], ["bye"]]
+    assert "Kaldi text" in caplog.text and "--format plain" in caplog.text
+    assert read_sentences(f, format="plain")[0] == ["AMI_ES2011a_0001", "hello", "there"]
+
+
+def test_auto_format_recognises_a_file_in_a_kaldi_data_dir(tmp_path):
+    (tmp_path / "utt2spk").write_text("u1 s1\n")
+    f = tmp_path / "text.orig"
+    f.write_text("u1 the cat\n")
+    assert read_sentences(f) == [["the", "cat"]]
+
+
+@pytest.mark.parametrize("content", [
+    "the cat sat\nthe dog ran\n",              # first words repeat
+    "a1 b c\nd e a1\n",                         # a first field reused as a word
+    "one line only with 2 words\n",             # too little to tell
+    "cat sat\ndog ran\n",                       # no digits: words, not ids
+])
+def test_auto_format_keeps_plain_text_plain(tmp_path, content):
+    f = tmp_path / "corpus.txt"
+    f.write_text(content)
+    assert detect_format(f) == "plain"
