@@ -90,3 +90,31 @@ def test_candidates_must_be_prototypes(model_and_config, symbols):
         search_plan(copy.deepcopy(model), make_prototypes(model, (2,)), _data(symbols))
     with pytest.raises(ConfigError, match="candidate"):
         search_plan(copy.deepcopy(model), make_prototypes(model, (2, 4)), _data(symbols), bits=(2, 3))
+
+
+def test_nas_cli_on_trained_prototypes(tmp_path, symbols, capsys):
+    """``kaldi-mpq nas`` on prototypes from :func:`train_prototypes`, then the plan fine-tuned from them."""
+    from kaldi_mpq.cli import main as cli_main
+    from kaldi_mpq.lm.checkpoint import build_model, save_checkpoint
+    from kaldi_mpq.quant.prototypes import save_prototypes, train_prototypes
+
+    torch.manual_seed(0)
+    cfg = dict(type="lstm", embed_dim=16, hidden_dim=16, num_layers=1)
+    model = build_model(cfg, symbols)
+    save_checkpoint(tmp_path / "fp", model, cfg, symbols)
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(" ".join(f"w{(i * 7 + j) % 50}" for j in range(6)) for i in range(40)) + "\n")
+    protos = train_prototypes(copy.deepcopy(model), _data(symbols), bits=(1, 2, 4), method="bp", max_iters=1,
+                              steps_per_iter=1)
+    save_prototypes(protos, tmp_path / "protos")
+    plan = tmp_path / "nas" / "plan.yaml"
+    plan.parent.mkdir()
+    assert cli_main(["nas", "--lm", str(tmp_path / "fp"), "--prototypes", str(tmp_path / "protos"), "--train",
+                     str(text), "--valid", str(text), "--max-iters", "1", "--steps-per-iter", "3",
+                     "--out", str(plan)]) == 0
+    assert "bits/weight" in capsys.readouterr().out
+    assert set(Plan.read(plan).bits.values()) <= {1, 2, 4}
+    assert (tmp_path / "nas" / "plan.nas.yaml").is_file()
+    assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--plan", str(plan), "--init-from",
+                     str(tmp_path / "protos"), "--train", str(text), "--valid", str(text), "--max-iters", "1",
+                     "--steps-per-iter", "1", "--out", str(tmp_path / "nas" / "bp")]) == 0
