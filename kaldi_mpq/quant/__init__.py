@@ -15,10 +15,11 @@ from kaldi_mpq.quant import admm as _admm  # noqa: F401  (registers the ADMM and
 from kaldi_mpq.quant.gq import GQConfig
 from kaldi_mpq.quant.clusters import enumerate_clusters
 from kaldi_mpq.quant.layout import QuantLayout
+from kaldi_mpq.quant.nas import NASConfig, search_plan
 from kaldi_mpq.quant.packed import save_packed
 from kaldi_mpq.quant.plan import Plan
 from kaldi_mpq.quant.runtime import RUNTIMES, load_packed
 
-__all__ = ["ADMMConfig", "BPConfig", "GQConfig", "PTQConfig", "QuantConfig", "QuantResult", "TrainingData", "quantize_",
-           "register_quantizer", "enumerate_clusters", "QuantLayout", "save_packed", "Plan", "RUNTIMES",
-           "load_packed"]
+__all__ = ["ADMMConfig", "BPConfig", "GQConfig", "PTQConfig", "QuantConfig", "QuantResult", "TrainingData",
+           "quantize_", "register_quantizer", "enumerate_clusters", "QuantLayout", "NASConfig", "search_plan",
+           "save_packed", "Plan", "RUNTIMES", "load_packed"]
