@@ -3,7 +3,7 @@ methods, packed storage and its runtimes.
 
 Public API::
 
-    from kaldi_mpq.quant import quantize_, PTQConfig, ADMMConfig, BPConfig, TrainingData, Plan
+    from kaldi_mpq.quant import quantize_, PTQConfig, ADMMConfig, BPConfig, GQConfig, TrainingData, Plan
     result = quantize_(model, ADMMConfig(plan=Plan.uniform(4)), data=TrainingData(train, valid))
     save_packed(out_dir, result.layout, result.alpha, result.codes, model_config, symbols)
     lm = load_packed(out_dir, runtime="auto")      # or kaldi_mpq.lm_loading.load_lm(out_dir)
@@ -32,13 +32,15 @@ from kaldi_mpq.quant.api import PTQConfig, QuantConfig, QuantResult, TrainingDat
 from kaldi_mpq.quant import ptq as _ptq  # noqa: F401  (registers the PTQ handler)
 from kaldi_mpq.quant.admm import ADMMConfig
 from kaldi_mpq.quant.bp import BPConfig
+from kaldi_mpq.quant.gq import GQConfig
 from kaldi_mpq.quant.training import TrainedConfig
 from kaldi_mpq.quant.clusters import enumerate_clusters
 from kaldi_mpq.quant.layout import QuantLayout
+from kaldi_mpq.quant.nas import NASConfig, search_plan
 from kaldi_mpq.quant.packed import save_packed
 from kaldi_mpq.quant.plan import Plan
 from kaldi_mpq.quant.runtime import RUNTIMES, load_packed
 
-__all__ = ["ADMMConfig", "BPConfig", "PTQConfig", "QuantConfig", "TrainedConfig", "QuantResult", "TrainingData",
-           "quantize_", "register_quantizer", "enumerate_clusters", "QuantLayout", "save_packed", "Plan",
+__all__ = ["ADMMConfig", "BPConfig", "GQConfig", "PTQConfig", "QuantConfig", "TrainedConfig", "QuantResult", "TrainingData",
+           "quantize_", "register_quantizer", "enumerate_clusters", "QuantLayout", "NASConfig", "search_plan", "save_packed", "Plan",
            "RUNTIMES", "load_packed"]

@@ -66,6 +66,8 @@ class QuantResult:
     """What a method produced: the model holds the hard-quantized weights.
 
     ``history``: one record per evaluation (``iter``, ``valid_ppl``; iteration 0 is before training).
+    ``centroids``: cluster index -> its table of ``2^bits`` integer levels (int8) when the codes are not
+    the uniform ``{-m..m}`` (GQ); a coded weight is ``alpha[cluster] * code`` either way.
     """
 
     layout: QuantLayout
@@ -73,6 +75,7 @@ class QuantResult:
     codes: dict[str, torch.Tensor]
     method: str
     history: list[dict] = field(default_factory=list)
+    centroids: dict[int, torch.Tensor] = field(default_factory=dict)
 
     @property
     def best_valid_ppl(self) -> Optional[float]:

@@ -4,7 +4,7 @@ A packed directory::
 
     config.yaml                version: 1
                                format: packed            # kaldi_mpq.lm_loading dispatches on this
-                               packed_version: 1
+                               packed_version: 1         # 2 when the file has centroid tables
                                model: {type: lstm, embed_dim: 200, ...}   # as in the float checkpoint
                                quant: {method: admm, average_bits: 4.0, ...}  # informational
     words.txt                  the vocabulary
@@ -13,12 +13,19 @@ A packed directory::
                                scales      fp32   [coded clusters], in cluster order
                                fp16        fp16   16-bit clusters' weights, concatenated
                                fp32        fp32   weights left in float (LayerNorm, fp32 clusters)
+                               centroid_clusters  int32  [K] clusters with a centroid table (version 2)
+                               centroids   int8   [sum of 2^bits over them]: their tables, in that order
                                metadata: packed_version, checksum (sha256 of plan.yaml and tensors)
+
+A stored value ``u`` of an n-bit cluster decodes to the integer code ``u - (2^(n-1) - 1)`` (``2u - 1``
+at 1 bit), or to ``table[u]`` when the cluster has a centroid table (GQ); the weight is ``scale * code``
+either way. Version 2 added the tables; files without them are still written as version 1, and both
+load.
 
 Where each parameter's rows live follows from the model config and the plan
 (:class:`~kaldi_mpq.quant.layout.QuantLayout` segments), so the file holds no per-tensor index: its
-size is the ideal size (bits x params / 8 + scales + fp32 weights) plus the safetensors header and
-< 1 byte of padding per segment.
+size is the ideal size (bits x params / 8 + scales + tables + fp32 weights) plus the safetensors header
+and < 1 byte of padding per segment.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from kaldi_mpq.quant.quantizer import CODE_BITS, dequantize
 
 logger = logging.getLogger(__name__)
 
-PACKED_VERSION = 1
+PACKED_VERSION = 2  # the newest this code reads and writes (2: centroid tables)
 PACKED_FILE, PLAN_FILE = "model.packed.safetensors", "plan.yaml"
 
 
@@ -57,9 +64,27 @@ def _checksum(plan_bytes: bytes, tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def pack_tensors(layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+def _table_index(tables: dict[int, torch.Tensor], n_clusters: int) -> np.ndarray:
+    """int16 ``[C, 256]``: position of code ``k`` in cluster ``c``'s table at ``[c, k + 128]`` (its first
+    slot), -1 where the code is not in the table or the cluster has none."""
+    inv = np.full((n_clusters, 256), -1, dtype=np.int16)
+    for c, table in tables.items():
+        t = table.numpy().astype(np.int16)
+        inv[c, t[::-1] + 128] = np.arange(len(t) - 1, -1, -1, dtype=np.int16)
+    return inv
+
+
+def table_bytes(layout: QuantLayout, tables: dict[int, torch.Tensor]) -> int:
+    """Bytes the centroid tables add to a packed file: the tables and one int32 cluster id each."""
+    return sum(2 ** int(layout.bits[c]) + 4 for c in tables)
+
+
+def pack_tensors(layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torch.Tensor],
+                 centroids: Optional[dict[int, torch.Tensor]] = None) -> dict[str, np.ndarray]:
     """The tensors of the packed file for a quantized model (module docstring)."""
     params = dict(layout.model.named_parameters())
+    centroids = centroids or {}
+    inv = _table_index(centroids, layout.n_clusters) if centroids else None
     streams: dict[int, list[np.ndarray]] = {}
     halves, floats = [], []
     for seg in layout.segments:
@@ -67,7 +92,15 @@ def pack_tensors(layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torc
             sel = layout.coded[seg.param][0].numpy()
             pos = np.searchsorted(sel, seg.rows)
             c = codes[seg.param][torch.from_numpy(pos)].numpy()
-            streams.setdefault(seg.bits, []).append(pack(to_unsigned(c.ravel(), seg.bits), seg.bits))
+            u = to_unsigned(c, seg.bits)
+            if inv is not None:
+                cid = layout.cmap.rows[seg.param][seg.rows]
+                tab = inv[cid[:, None], c.astype(np.int16) + 128]
+                has = np.isin(cid, list(centroids))
+                if (tab[has] < 0).any():
+                    raise ValueError(f"{seg.param}: a code is not in its cluster's centroid table")
+                u = np.where(has[:, None], tab, u).astype(np.uint8)
+            streams.setdefault(seg.bits, []).append(pack(u.ravel(), seg.bits))
         else:
             rows = as_rows(params[seg.param].detach())[torch.from_numpy(seg.rows)].reshape(-1)
             (halves if seg.bits == 16 else floats).append(rows.numpy())
@@ -77,23 +110,31 @@ def pack_tensors(layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torc
         out["fp16"] = np.concatenate(halves).astype(np.float16)
     if floats:
         out["fp32"] = np.concatenate(floats).astype(np.float32)
+    if centroids:
+        ids = sorted(centroids)
+        out["centroid_clusters"] = np.asarray(ids, dtype=np.int32)
+        out["centroids"] = np.concatenate([centroids[c].numpy().astype(np.int8) for c in ids])
     return out
 
 
 def save_packed(
     out_dir: Pathlike, layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torch.Tensor],
     model_config: dict, symbols, quant_info: Optional[dict] = None,
+    centroids: Optional[dict[int, torch.Tensor]] = None,
 ) -> Path:
     """Write a packed directory atomically. ``layout.model`` must hold the quantized weights' fp32 /
-    fp16 rows (coded rows are taken from ``codes``)."""
+    fp16 rows (coded rows are taken from ``codes``); ``centroids``: the clusters' tables when their codes
+    are not uniform levels (:attr:`~kaldi_mpq.quant.api.QuantResult.centroids`)."""
     from safetensors.numpy import save_file
 
-    tensors = pack_tensors(layout, alpha, codes)
+    centroids = centroids or {}
+    tensors = pack_tensors(layout, alpha, codes, centroids)
+    version = 2 if centroids else 1  # older readers still load files without tables
     plan_bytes = yaml.safe_dump(layout.plan.to_dict(), sort_keys=False).encode()
-    meta = {"packed_version": str(PACKED_VERSION), "checksum": _checksum(plan_bytes, tensors)}
+    meta = {"packed_version": str(version), "checksum": _checksum(plan_bytes, tensors)}
     info = {"average_bits": round(layout.average_bits(), 4), "clusters": layout.n_clusters,
-            "ideal_bytes": layout.ideal_bytes(), **(quant_info or {})}
-    config = {"version": 1, "format": "packed", "packed_version": PACKED_VERSION,
+            "ideal_bytes": layout.ideal_bytes() + table_bytes(layout, centroids), **(quant_info or {})}
+    config = {"version": 1, "format": "packed", "packed_version": version,
               "model": dict(model_config), "quant": info}
     with atomic_dir(out_dir) as tmp:
         with atomic_write(tmp / "config.yaml") as f:
@@ -103,7 +144,7 @@ def save_packed(
             f.write(plan_bytes)
         save_file(tensors, str(tmp / PACKED_FILE), metadata=meta)
     logger.info("wrote %s: %d bytes (ideal %d, %.2f bits/weight)", out_dir,
-                (Path(out_dir) / PACKED_FILE).stat().st_size, layout.ideal_bytes(), layout.average_bits())
+                (Path(out_dir) / PACKED_FILE).stat().st_size, info["ideal_bytes"], layout.average_bits())
     return Path(out_dir)
 
 
@@ -115,6 +156,21 @@ class PackedModel:
     layout: QuantLayout
     scales: torch.Tensor  # fp32 [C] (1.0 for uncoded clusters)
     streams: dict[str, np.ndarray]
+    tables: Optional[torch.Tensor] = None  # int16 [C, 256]: code of stored value u at [c, u]; None: no tables
+    has_table: Optional[np.ndarray] = None  # bool [C]
+
+    def segment_codes(self, seg, values: torch.Tensor) -> torch.Tensor:
+        """Integer codes (int16 ``[rows, width]``) of a coded segment from its unpacked stored values."""
+        u = values.to(torch.int16).view(len(seg.rows), -1)
+        codes = from_unsigned(u, seg.bits)
+        if self.tables is not None:
+            cid = self.layout.cmap.rows[seg.param][seg.rows]
+            has = self.has_table[cid]
+            if has.any():
+                rows = torch.from_numpy(np.flatnonzero(has))
+                looked_up = self.tables[torch.from_numpy(cid[has])[:, None], u[rows].long()]
+                codes = codes.index_copy(0, rows, looked_up)
+        return codes
 
     def decode_param(self, name: str) -> torch.Tensor:
         shape = self.layout.cmap.shapes[name]
@@ -125,8 +181,7 @@ class PackedModel:
             idx = torch.from_numpy(seg.rows)
             if seg.bits in CODE_BITS:
                 buf = self.streams[f"codes.b{seg.bits}"][seg.offset: seg.offset + seg.nbytes]
-                u = unpack(buf, seg.bits, seg.count).astype(np.int16)
-                c = torch.from_numpy(from_unsigned(u, seg.bits).reshape(len(seg.rows), width))
+                c = self.segment_codes(seg, torch.from_numpy(unpack(buf, seg.bits, seg.count)))
                 out.index_copy_(0, idx, dequantize(c, self.scales[torch.from_numpy(rows_owner[seg.rows])]))
             else:
                 key = "fp16" if seg.bits == 16 else "fp32"
@@ -182,12 +237,37 @@ def read_packed(ckpt_dir: Pathlike, config: dict, symbols) -> PackedModel:
     if 32 in layout.stream_sizes:
         expected["fp32"] = layout.stream_sizes[32]
     expected["scales"] = int(layout.coded_cluster.sum())
+    tables, has_table = _read_tables(path, layout, streams, expected)
     got = {k: int(v.size) for k, v in streams.items()}
     if got != expected:
         raise CheckpointError(f"{path}: tensors {got} do not match config.yaml + plan.yaml (expected {expected})")
     scales = torch.ones(layout.n_clusters, dtype=torch.float32)
     scales[torch.from_numpy(layout.coded_cluster)] = torch.from_numpy(streams["scales"].astype(np.float32))
-    return PackedModel(layout, scales, streams)
+    return PackedModel(layout, scales, streams, tables, has_table)
+
+
+def _read_tables(path: Path, layout: QuantLayout, streams: dict[str, np.ndarray], expected: dict
+                 ) -> tuple[Optional[torch.Tensor], Optional[np.ndarray]]:
+    """The centroid tables as a ``[C, 256]`` lookup (stored value -> code); adds their sizes to
+    ``expected``. ``(None, None)`` for a file without tables."""
+    if "centroid_clusters" not in streams:
+        return None, None
+    ids = streams["centroid_clusters"].astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= layout.n_clusters or not layout.coded_cluster[ids].all()
+                     or (np.diff(ids) <= 0).any()):
+        raise CheckpointError(f"{path}: centroid_clusters names clusters without codes or out of order")
+    sizes = [2 ** int(layout.bits[c]) for c in ids]
+    expected["centroid_clusters"] = len(ids)
+    expected["centroids"] = sum(sizes)
+    if streams.get("centroids", np.zeros(0)).size != sum(sizes):
+        return None, None  # reported by the size check
+    lut = torch.zeros(layout.n_clusters, 256, dtype=torch.int16)
+    flat = torch.from_numpy(streams["centroids"].astype(np.int16))
+    for c, start, size in zip(ids, np.cumsum([0] + sizes[:-1]), sizes):
+        lut[c, :size] = flat[start:start + size]
+    has = np.zeros(layout.n_clusters, dtype=bool)
+    has[ids] = True
+    return lut, has
 
 
 def file_sizes(ckpt_dir: Pathlike) -> tuple[int, int]:

@@ -7,15 +7,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
+from torch import nn
 
 from kaldi_mpq.errors import CheckpointError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, quantize_
+from kaldi_mpq.quant.packed import PACKED_FILE, file_sizes, save_packed
+from kaldi_mpq.quant.plan import Plan
 from kaldi_mpq.quant.training import TrainedConfig
-from kaldi_mpq.quant.packed import file_sizes, save_packed
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +36,10 @@ def train_config_of(ckpt: dict, batching: Optional[str] = None, batch_size: Opti
     return TrainConfig.from_dict(d)
 
 
-def quantize_files(
-    lm_dir: Pathlike, out_dir: Pathlike, config: QuantConfig, train: Optional[Pathlike] = None,
-    valid: Optional[Pathlike] = None, batching: Optional[str] = None, batch_size: Optional[int] = None,
-    bptt: Optional[int] = None, loss_reduction: Optional[str] = None, clip: Optional[float] = None,
-    init_from: Optional[Pathlike] = None,
-) -> QuantResult:
-    """Quantize a float checkpoint with ``config`` and write the packed directory ``out_dir``.
-
-    ADMM / BP train on ``train`` and select on ``valid`` the way the model was trained: batching,
-    batch size, BPTT length, loss reduction and gradient clipping come from its ``config.yaml``
-    ``train:`` section (:func:`train_config_of`; e.g. stream batches with the LSTM state carried over),
-    each overridden by the argument of the same name when given. PTQ reports the validation perplexity
-    when ``valid`` is given.
-    """
+def load_for_training(lm_dir: Pathlike, train: Optional[Pathlike] = None, valid: Optional[Pathlike] = None,
+                      batching: Optional[str] = None, batch_size: Optional[int] = None, bptt: Optional[int] = None):
+    """``(checkpoint config, symbols, module, TrainConfig, TrainingData or None)`` of a float checkpoint,
+    with batches made the way the model was trained (:func:`train_config_of`); no data without ``valid``."""
     from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.lm.train import make_batches
@@ -58,23 +50,45 @@ def quantize_files(
     symbols = read_words(lm_dir)
     module = load_module(lm_dir, ckpt, symbols)
     tcfg = train_config_of(ckpt, batching, batch_size, bptt)
-    if init_from is not None:
-        from kaldi_mpq.quant.prototypes import load_prototypes
-
-        load_prototypes(init_from).apply(module, config.plan)
-    if isinstance(config, TrainedConfig):
-        config = dataclasses.replace(
-            config, loss_reduction=loss_reduction or tcfg.loss_reduction,
-            clip=tcfg.clip if clip is None else clip)
     data = None
     if valid is not None:
         valid_b = make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False)
         train_b = make_batches(read_ids(train, symbols)[0], symbols, tcfg, train=True) if train else []
         data = TrainingData(train_b, valid_b)
-        logger.info("%s batches (%s): %d train, %d valid; loss %s, clip %g", tcfg.batching,
+        logger.info("%s batches (%s): %d train, %d valid", tcfg.batching,
                     f"{tcfg.batch_size} rows x {tcfg.bptt} steps" if tcfg.batching == "stream"
-                    else f"{tcfg.batch_size} sentences", len(train_b), len(valid_b),
-                    getattr(config, "loss_reduction", "-"), getattr(config, "clip", 0.0))
+                    else f"{tcfg.batch_size} sentences", len(train_b), len(valid_b))
+    return ckpt, symbols, module, tcfg, data
+
+
+def quantize_files(
+    lm_dir: Pathlike, out_dir: Pathlike, config: QuantConfig, train: Optional[Pathlike] = None,
+    valid: Optional[Pathlike] = None, batching: Optional[str] = None, batch_size: Optional[int] = None,
+    bptt: Optional[int] = None, loss_reduction: Optional[str] = None, clip: Optional[float] = None,
+    init: Optional[Callable[[nn.Module, Plan], object]] = None, init_from: Optional[Pathlike] = None,
+) -> QuantResult:
+    """Quantize a float checkpoint with ``config`` and write the packed directory ``out_dir``.
+
+    ADMM / BP / GQ train on ``train`` and select on ``valid`` the way the model was trained: batching,
+    batch size, BPTT length, loss reduction and gradient clipping come from its ``config.yaml``
+    ``train:`` section (:func:`train_config_of`; e.g. stream batches with the LSTM state carried over),
+    each overridden by the argument of the same name when given. PTQ reports the validation perplexity
+    when ``valid`` is given. ``init(module, plan)`` sets the starting weights before quantization, e.g.
+    ``load_prototypes(dir).apply`` (each cluster inherits the prototype of its bit-width), which is
+    what ``init_from`` (a prototypes directory, recorded in the packed model's metadata) does.
+    """
+    if init is None and init_from is not None:
+        from kaldi_mpq.quant.prototypes import load_prototypes
+
+        init = load_prototypes(init_from).apply
+    ckpt, symbols, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
+    if isinstance(config, TrainedConfig):
+        config = dataclasses.replace(
+            config, loss_reduction=loss_reduction or tcfg.loss_reduction,
+            clip=tcfg.clip if clip is None else clip)
+        logger.info("loss %s, clip %g", config.loss_reduction, config.clip)
+    if init is not None:
+        init(module, config.plan)
     start = time.perf_counter()
     torch.manual_seed(tcfg.seed)  # dropout during ADMM / BP steps: the same run gives the same model
     result = quantize_(module, config, data)
@@ -87,7 +101,28 @@ def quantize_files(
                     batching=tcfg.batching, batch_size=tcfg.batch_size, loss_reduction=config.loss_reduction)
         if tcfg.batching == "stream":
             info["bptt"] = tcfg.bptt
-    save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info)
+    save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info,
+                result.centroids)
+    return result
+
+
+def nas_files(lm_dir: Pathlike, prototypes, out_plan: Pathlike, config, train: Pathlike, valid: Pathlike,
+              batching: Optional[str] = None, batch_size: Optional[int] = None, bptt: Optional[int] = None,
+              bits=None):
+    """Search a plan with MP-NAS (:func:`kaldi_mpq.quant.nas.search_plan`) from a float checkpoint and
+    its prototypes; writes ``out_plan`` and, beside it, ``<name>.nas.yaml`` (average bits, history,
+    per-cluster probabilities). The weights' loss reduction and clipping follow the model's training
+    config unless ``config`` sets them."""
+    from kaldi_mpq.quant.nas import search_plan, write_nas_report
+
+    _, _, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
+    config = dataclasses.replace(config, loss_reduction=config.loss_reduction or tcfg.loss_reduction,
+                                 clip=tcfg.clip if config.clip is None else config.clip)
+    torch.manual_seed(tcfg.seed)
+    result = search_plan(module, prototypes, data, config, bits)
+    out_plan = Path(out_plan)
+    result.plan.write(out_plan)
+    write_nas_report(result, out_plan.with_name(out_plan.stem + ".nas.yaml"))
     return result
 
 

@@ -8,8 +8,10 @@
             exact; activations are quantized to 8 bits on the fly (a small extra error).
 ``packed``  keep the bit-packed codes in memory; each layer unpacks its weights just before it runs
             and drops them afterwards (smallest resident memory, slowest).
-``auto``    (default) ``int8`` if every coded cluster is 8-bit and the model is wide enough for int8
-            kernels to pay off (narrowest layer input >= :data:`INT8_MIN_WIDTH`), else ``float``.
+``auto``    (default) ``int8`` if some layer has only 1-8 bit codes (any mix of bit-widths: every
+            code of n <= 8 bits, uniform or a GQ centroid, is an exact int8 value) and the model is wide
+            enough for int8 kernels to pay off (narrowest layer input >= :data:`INT8_MIN_WIDTH`), else
+            ``float``. Layers with fp16 / fp32 rows stay float in the int8 mode.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout, all_rows_coded
 from kaldi_mpq.quant.packed import PackedModel, read_packed
-from kaldi_mpq.quant.packing import from_unsigned, unpack_torch
+from kaldi_mpq.quant.packing import unpack_torch
 from kaldi_mpq.quant.quantizer import CODE_BITS
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,8 @@ def choose_runtime(layout: QuantLayout, runtime: str) -> str:
         raise CheckpointError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if runtime != "auto":
         return runtime
-    coded = layout.bits[layout.coded_cluster]
-    all8 = coded.size and (coded == 8).all() and coded.size == layout.n_clusters
-    return "int8" if all8 and _narrowest_input(layout.model) >= INT8_MIN_WIDTH else "float"
+    return "int8" if _int8_layers(layout.model, layout) and _narrowest_input(layout.model) >= INT8_MIN_WIDTH \
+        else "float"
 
 
 # -- int8 --------------------------------------------------------------------------------------------
@@ -113,29 +114,33 @@ def _int8_lstm(pm: PackedModel, prefix: str, mod: nn.LSTM) -> nn.Module:
     return q
 
 
-def to_int8(module: nn.Module, pm: PackedModel) -> int:
-    """Swap eligible Linear / LSTM children of ``module`` (already decoded) for int8 ones; returns
-    how many were swapped. A layer with any fp16 / fp32 weight row stays float."""
-    swapped = 0
-    for mname, mod in list(module.named_modules()):
+def _int8_layers(module: nn.Module, layout: QuantLayout) -> list[tuple[str, nn.Module, object]]:
+    """``(module name, layer, weight names or owner)`` of the Linear / LSTM layers whose weight rows all
+    have integer codes (what :func:`to_int8` swaps)."""
+    found = []
+    for mname, mod in module.named_modules():
         prefix = f"{mname}." if mname else ""
         if isinstance(mod, nn.Linear):
             # a tied output layer is clustered under its embedding's name: same codes and scales
-            owner = _owner_name(module, mod.weight, pm.layout)
-            if owner is None or not all_rows_coded(pm.layout, [owner]):
-                continue
-            new = _int8_linear(pm, owner, mod)
+            owner = _owner_name(module, mod.weight, layout)
+            if owner is not None and all_rows_coded(layout, [owner]):
+                found.append((mname, mod, owner))
         elif isinstance(mod, nn.LSTM) and mod.bias and not mod.proj_size:
             names = [n for n in (f"{prefix}{w}" for w in mod._flat_weights_names) if "weight" in n]
-            if not all_rows_coded(pm.layout, names):
-                continue
-            new = _int8_lstm(pm, prefix, mod)
-        else:
-            continue
+            if all_rows_coded(layout, names):
+                found.append((mname, mod, prefix))
+    return found
+
+
+def to_int8(module: nn.Module, pm: PackedModel) -> int:
+    """Swap eligible Linear / LSTM children of ``module`` (already decoded) for int8 ones; returns
+    how many were swapped. A layer with any fp16 / fp32 weight row stays float."""
+    layers = _int8_layers(module, pm.layout)
+    for mname, mod, names in layers:
+        new = _int8_linear(pm, names, mod) if isinstance(mod, nn.Linear) else _int8_lstm(pm, names, mod)
         parent = module.get_submodule(mname.rsplit(".", 1)[0]) if "." in mname else module
         setattr(parent, mname.rsplit(".", 1)[-1], new)
-        swapped += 1
-    return swapped
+    return len(layers)
 
 
 # -- packed in memory -------------------------------------------------------------------------------
@@ -172,8 +177,8 @@ class _OnTheFly:
             w = torch.zeros(shape[0] if shape else 1, int(np.prod(shape[1:])) if len(shape) > 1 else 1)
             for seg, idx, data, scale in self.bufs[attr]:
                 if scale is not None:
-                    c = from_unsigned(unpack_torch(data, seg.bits, seg.count).to(torch.int16), seg.bits)
-                    w.index_copy_(0, idx, c.view(len(idx), -1).to(torch.float32) * scale)
+                    c = self.pm.segment_codes(seg, unpack_torch(data, seg.bits, seg.count))
+                    w.index_copy_(0, idx, c.to(torch.float32) * scale)
                 else:
                     w.index_copy_(0, idx, data.to(torch.float32).view(len(idx), -1))
             self._set(attr, w.reshape(shape))

@@ -140,3 +140,25 @@ def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
         _, out = _quantized_dir(tmp_path / str(width), (build_model(cfg, symbols), cfg), symbols, 8)
         assert isinstance(load_lm(out).module.rnn, nnqd.LSTM) == int8, width
         assert isinstance(load_packed(out, "int8").module.rnn, nnqd.LSTM)  # asked for: always
+
+
+@pytest.mark.parametrize("output_bits", [8, None], ids=["coded-output", "fp32-output"])
+def test_mixed_low_bit_plans_run_on_int8_kernels(tmp_path, symbols, output_bits):
+    """Codes of any 1-8 bit mix are exact int8 values: the default runtime runs them on int8 kernels
+    (a layer with fp32 rows stays float) and scores like the simulated model."""
+    import torch.ao.nn.quantized.dynamic as nnqd
+
+    from kaldi_mpq.quant.runtime import INT8_MIN_WIDTH
+
+    torch.manual_seed(0)
+    cfg = dict(type="lstm", embed_dim=INT8_MIN_WIDTH, hidden_dim=INT8_MIN_WIDTH, num_layers=2)
+    plan = {"bits": {"_default": 2, "re:rnn\\.l0\\..*": 1, "re:rnn\\.l1\\.[if]": 4, "output": output_bits}}
+    model, out = _quantized_dir(tmp_path, (build_model(cfg, symbols), cfg), symbols, plan)
+    lm = load_lm(out)
+    assert isinstance(lm.module.rnn, nnqd.LSTM)
+    assert isinstance(lm.module.output, nnqd.Linear) == (output_bits is not None)
+    ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
+    got = lm.score_sentences(SENTENCES)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
+    decoded = load_packed(out, "float").score_sentences(SENTENCES)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ref, decoded)) <= 1e-4
