@@ -213,7 +213,7 @@ def test_tagalog_nbest_lm_costs_match_kaldi_const_arpa(shared_data, tmp_path):
     The first-pass LM of these lattices is not shipped, so the LM is a 3-gram trained on the training
     text with once-seen words as <UNK> (as Kaldi LMs hold <unk>); its G.carpa is written the way
     arpa-to-const-arpa writes it and scored with the transcription of ConstArpaLm."""
-    from kaldi_mpq.nbest.lattices import lattice_to_nbest
+    from kaldi_mpq.nbest.lattice_roundtrip import nbest_from_lattice
     from kaldi_mpq.ngram.train import train_arpa
     from kaldi_mpq.scoring.decode_dir import read_decode_lattices
     from kaldi_mpq.scoring.transcripts import read_transcripts
@@ -227,7 +227,7 @@ def test_tagalog_nbest_lm_costs_match_kaldi_const_arpa(shared_data, tmp_path):
     write_const_arpa(read_arpa(tmp_path / "lm.arpa"), sym, tmp_path / "G.carpa")
     ref = KaldiConstArpaReference(tmp_path / "G.carpa")
     hyps = [e.words for lat in read_decode_lattices(root / "exp/tri3a/decode", sym)
-            for e in lattice_to_nbest(lat, 20, 0.1).entries]
+            for e in nbest_from_lattice(lat, 20, 0.1).entries]
     theirs = np.array([ref.sentence_cost(h) for h in hyps])
     assert len(hyps) == 1609  # the distinct 20-best word sequences of the 142 lattices
     for path in ("lm.arpa", "G.carpa"):
