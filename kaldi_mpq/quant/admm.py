@@ -81,7 +81,8 @@ def _admm(model: nn.Module, config: ADMMConfig, data: TrainingData) -> QuantResu
     batches = iter(stream)
 
     def grad_at(batch, state):
-        new_state = backward_lm_loss(model, params.values(), batch, state, config, "ADMM")
+        new_state = backward_lm_loss(model, params.values(), batch, state, config.loss_reduction, config.clip,
+                                     "ADMM")
         grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in params.items()}
         for n, m in masks.items():  # gradient of gamma/2 ||Theta - Q + lambda||^2 on coded rows
             grads[n] = grads[n] + config.gamma * m * (params[n].detach() - q[n] + lam[n])

@@ -54,7 +54,7 @@ def _bp(model: nn.Module, config: BPConfig, data: TrainingData) -> QuantResult:
             alpha = layout.solve(alpha_init=alpha, max_steps=config.als_steps)
             layout.write(layout.quantized(alpha, layout.codes(alpha)))  # quantized forward
             batch, state = next(batches)
-            stream.carry(backward_lm_loss(model, params.values(), batch, state, config, "BP"))
+            stream.carry(backward_lm_loss(model, params.values(), batch, state, config.loss_reduction, config.clip, "BP"))
             layout.write(theta)  # straight-through: the gradient updates the full-precision weights
             optimizer.step()
         model.eval()

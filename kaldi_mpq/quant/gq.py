@@ -51,9 +51,8 @@ from torch import nn
 from tqdm import tqdm
 
 from kaldi_mpq.errors import ConfigError
-from kaldi_mpq.lm.loss import lm_loss
 from kaldi_mpq.quant.api import QuantResult, TrainingData, register_quantizer
-from kaldi_mpq.quant.training import IterationTracker, TrainedConfig, TrainStream, check_finite, clip_grads
+from kaldi_mpq.quant.training import IterationTracker, TrainedConfig, TrainStream, backward_lm_loss
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.quantizer import CODE_BITS
@@ -294,13 +293,9 @@ def _gq(model: nn.Module, config: GQConfig, data: TrainingData) -> QuantResult:
         for _ in tqdm(range(config.steps_per_iter), desc=f"GQ iteration {it}", leave=False, disable=None):
             if step % config.callback_every == 0:
                 soft_quantize_(layout, fit_codebooks(layout, mus), temperature_at(config, step, total))
-            optimizer.zero_grad(set_to_none=True)
             batch, state = next(batches)
-            loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
-            check_finite(loss, "GQ")
-            loss.backward()
-            clip_grads([p for p in params.values() if p.grad is not None], config.clip)
-            stream.carry(new_state)
+            stream.carry(backward_lm_loss(model, params.values(), batch, state, config.loss_reduction,
+                                          config.clip, "GQ"))
             optimizer.step()
             step += 1
         model.eval()

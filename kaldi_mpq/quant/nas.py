@@ -50,9 +50,8 @@ from torch import nn
 from tqdm import tqdm
 
 from kaldi_mpq.errors import ConfigError, PlanError
-from kaldi_mpq.lm.loss import lm_loss
 from kaldi_mpq.quant.api import TrainingData
-from kaldi_mpq.quant.training import TrainStream, check_finite, clip_grads, valid_ppl
+from kaldi_mpq.quant.training import TrainStream, backward_lm_loss, valid_ppl
 from kaldi_mpq.quant.clusters import as_rows
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.plan import Plan
@@ -212,13 +211,8 @@ def search_plan(model: nn.Module, prototypes: PrototypesLike, data: TrainingData
             p = net.probabilities()
             shared = {n: t.detach().clone() for n, t in own.items()}
             net.write_mixed(q, p)
-            model.zero_grad(set_to_none=True)
             batch, state = next(batches)
-            loss, new_state = lm_loss(model, batch, state, reduction)
-            check_finite(loss, "NAS")
-            loss.backward()
-            clip_grads([t for t in own.values() if t.grad is not None], clip)
-            stream.carry(new_state)
+            stream.carry(backward_lm_loss(model, own.values(), batch, state, reduction, clip, "NAS"))
             tokens = max(int((batch[1] != IGNORE).sum()), 1)
             to_mean = (batch[0].shape[0] if reduction == "sum_over_time" else tokens) / tokens
             _arch_step(net, q, own, arch_opt, config.beta, to_mean)

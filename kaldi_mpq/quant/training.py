@@ -114,17 +114,18 @@ def check_finite(loss: torch.Tensor, where: str) -> None:
 
 
 def backward_lm_loss(model: nn.Module, params: Iterable[torch.Tensor], batch: Batch, state: Any,
-                     config: TrainedConfig, where: str) -> Any:
+                     reduction: str, clip: float, where: str) -> Any:
     """One backward pass of the LM loss: zero the gradients, forward and backward ``batch`` from
-    ``state`` with ``config.loss_reduction``, clip the gradient of ``params`` to ``config.clip``.
+    ``state`` with ``reduction`` (``mean`` | ``sum_over_time``), clip the gradient of ``params`` to
+    ``clip`` (0: none). Every training method (ADMM, BP, GQ, NAS) takes its steps through this.
 
     Returns the new (detached) recurrent state. Raises TrainingError naming ``where`` on a NaN loss.
     """
     model.zero_grad(set_to_none=True)
-    loss, new_state = lm_loss(model, batch, state, config.loss_reduction)
+    loss, new_state = lm_loss(model, batch, state, reduction)
     check_finite(loss, where)
     loss.backward()
-    clip_grads([p for p in params if p.grad is not None], config.clip)
+    clip_grads([p for p in params if p.grad is not None], clip)
     return new_state
 
 
