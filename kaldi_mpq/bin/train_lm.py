@@ -13,6 +13,9 @@ rows of every batch; train.batch_size stays the global batch, so the result matc
 
 The output directory holds config.yaml, words.txt and model.safetensors (the best validation epoch)
 plus train_state.pt (for --resume). Without --words the vocabulary is every word of the training text.
+Until the run ends its config.yaml says ``state: {finished: false}``, and every command that loads the
+weights (eval-lm, quantize, rescoring...) refuses the directory, naming it and the epochs done; resume the
+run, or set KALDI_MPQ_ALLOW_PARTIAL=1 to use a mid-run checkpoint anyway.
 """
 
 from __future__ import annotations

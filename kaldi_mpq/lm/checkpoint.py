@@ -6,12 +6,14 @@ A checkpoint is a directory::
                         format: float           # packed: a quantized model (kaldi_mpq.quant.packed)
                         model: {type: lstm, embed_dim: 200, hidden_dim: 200, num_layers: 2, ...}
                         train: {...}            # how it was trained (informational)
-                        state: {epoch: 3, valid_ppl: 141.2, ...}   # optional
+                        state: {epoch: 3, valid_ppl: 141.2, finished: true, ...}   # optional
     words.txt           the Kaldi symbol table the ids refer to
     model.safetensors   the parameters (tied weights stored once)
 
 It is written atomically (built under a temporary name, then renamed), so a kill never leaves a half
-checkpoint. This module loads float checkpoints only; :func:`kaldi_mpq.lm_loading.load_lm`, above
+checkpoint. ``train-lm`` rewrites it after every epoch with ``state.finished: false`` until the run
+ends, so a killed run leaves a checkpoint that :func:`load_module` refuses by name (see
+:func:`check_finished`). This module loads float checkpoints only; :func:`kaldi_mpq.lm_loading.load_lm`, above
 ``lm`` and ``quant``, loads any LM directory, float or packed.
 """
 
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_VERSION = 1
 CONFIG_FILE, WORDS_FILE, WEIGHTS_FILE = "config.yaml", "words.txt", "model.safetensors"
+#: set to 1 to load the weights of a training run that did not finish (with a warning)
+ALLOW_PARTIAL_ENV = "KALDI_MPQ_ALLOW_PARTIAL"
 
 MODEL_TYPES: dict[str, type[nn.Module]] = {"lstm": LstmLM, "transformer": TransformerLM}
 # Options of each model type (the keyword arguments of its class, less vocab_size and mask_ids).
@@ -153,11 +157,39 @@ def read_config(ckpt_dir: Pathlike) -> dict:
     return config
 
 
-def load_module(ckpt_dir: Pathlike, config: dict, symbols: SymbolTable) -> nn.Module:
-    """Build the module of a float checkpoint and load its weights (on CPU)."""
+def check_finished(ckpt_dir: Pathlike, config: dict, allow_partial: Optional[bool] = None) -> None:
+    """Refuse the checkpoint of a training run that stopped before its end (``state.finished: false``):
+    its weights are a mid-run epoch's, which every later stage would otherwise use without a word.
+
+    ``allow_partial`` (default: the ``KALDI_MPQ_ALLOW_PARTIAL`` environment variable is ``1``) loads it
+    anyway, with a warning. Checkpoints without a ``state`` (not written by ``train-lm``) pass.
+
+    Raises:
+        CheckpointError: names the directory, the epochs done and planned, and how to resume.
+    """
+    state = config.get("state") or {}
+    if state.get("finished", True) is not False:
+        return
+    planned = (config.get("train") or {}).get("epochs", "?")
+    what = (f"{ckpt_dir}: training did not finish (epoch {state.get('epoch', '?')} of {planned} done, "
+            f"best epoch {state.get('best_epoch', '?')})")
+    if allow_partial is None:
+        allow_partial = os.environ.get(ALLOW_PARTIAL_ENV, "") == "1"
+    if allow_partial:
+        logger.warning("%s; using its weights anyway (%s=1)", what, ALLOW_PARTIAL_ENV)
+        return
+    raise CheckpointError(f"{what}; finish it with `kaldi-mpq train-lm ... --resume --out {ckpt_dir}` "
+                          f"(same options), or set {ALLOW_PARTIAL_ENV}=1 to use these weights anyway")
+
+
+def load_module(ckpt_dir: Pathlike, config: dict, symbols: SymbolTable,
+                allow_partial: Optional[bool] = None) -> nn.Module:
+    """Build the module of a float checkpoint and load its weights (on CPU); an unfinished training
+    run's checkpoint is refused (:func:`check_finished`)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    check_finished(ckpt_dir, config, allow_partial)
     path = Path(ckpt_dir) / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")

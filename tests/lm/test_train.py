@@ -128,3 +128,36 @@ def test_bad_train_config():
     with pytest.raises(ConfigError, match="unknown train option"):
         TrainConfig.from_dict({"learning_rate": 1})
     assert math.isclose(TrainConfig.from_dict({"lr": 0.5}).lr, 0.5)
+
+
+def test_checkpoint_of_an_interrupted_run_is_refused_until_resumed(tmp_path, monkeypatch, capsys):
+    from kaldi_mpq.cli import main as cli_main
+    from kaldi_mpq.errors import CheckpointError
+    from kaldi_mpq.lm.checkpoint import ALLOW_PARTIAL_ENV
+
+    cfg = TrainConfig(optimizer="adam", lr=0.03, schedule="constant", epochs=3, batch_size=4, bptt=5, device="cpu")
+    run = tmp_path / "run"
+
+    def kill(epoch, batch):  # the periodic save of epoch 1 is on disk, as after a SIGKILL in epoch 2
+        if epoch == 2 and batch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run("lstm", cfg, run, on_batch=kill)
+    monkeypatch.delenv(ALLOW_PARTIAL_ENV, raising=False)
+    with pytest.raises(CheckpointError, match=rf"{run}: training did not finish \(epoch 1 of 3 done.*--resume"):
+        load_lm(run, device="cpu")
+    text = tmp_path / "text.txt"
+    text.write_text("w1 w2 w3\n")
+    assert cli_main(["eval-lm", "--lm", str(run), "--text", str(text), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {run}: training did not finish" in err and ALLOW_PARTIAL_ENV in err
+    monkeypatch.setenv(ALLOW_PARTIAL_ENV, "1")  # the explicit opt-in
+    load_lm(run, device="cpu")
+    monkeypatch.delenv(ALLOW_PARTIAL_ENV)
+    _run("lstm", cfg, run, resume=True)
+    load_lm(run, device="cpu")
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
+    with pytest.raises(CheckpointError, match=rf"{weights}: corrupt weights file"):
+        load_lm(run, device="cpu")
