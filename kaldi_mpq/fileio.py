@@ -103,6 +103,25 @@ def atomic_dir(path: Pathlike, keep_other_entries: bool = False) -> Iterator[Pat
         raise
 
 
+def write_safetensors(path: Pathlike, blob: bytes) -> None:
+    """Write ``blob`` (from ``safetensors.torch.save`` / ``safetensors.numpy.save``) atomically with the
+    header's ``__metadata__`` keys sorted: the library writes them in hash order, which differs from
+    process to process, so two identical runs would otherwise write different bytes."""
+    import json
+    import struct
+
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    if isinstance(header.get("__metadata__"), dict):
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data stays 8-byte aligned, as the library writes it
+    with atomic_write(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        f.write(memoryview(blob)[8 + n:])
+
+
 def remove_stale_temporaries(path: Pathlike) -> list[Path]:
     """Remove what interrupted :func:`atomic_write` / :func:`atomic_dir` calls for ``path`` left beside
     it (a killed process cannot clean up after itself); returns what was removed.

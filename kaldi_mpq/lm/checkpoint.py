@@ -29,7 +29,7 @@ import yaml
 from torch import nn
 
 from kaldi_mpq.errors import CheckpointError, ConfigError, SymbolTableError
-from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
+from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write, write_safetensors
 from kaldi_mpq.lm.lstm import LstmLM
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.transformer import TransformerLM
@@ -108,7 +108,7 @@ def save_checkpoint(
         symbols: the vocabulary.
         extra_files: other files to put in the directory (e.g. a training state), name -> bytes.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     config = dict(config)
     if "model" not in config:
@@ -120,7 +120,7 @@ def save_checkpoint(
         with atomic_write(tmp / CONFIG_FILE) as f:
             yaml.safe_dump(config, f, sort_keys=False)
         symbols.write(tmp / WORDS_FILE)
-        save_file(_unique_state_dict(module), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        write_safetensors(tmp / WEIGHTS_FILE, save(_unique_state_dict(module), metadata={"format": "pt"}))
         for name, data in (extra_files or {}).items():
             with atomic_write(tmp / name, "wb") as f:
                 f.write(data)

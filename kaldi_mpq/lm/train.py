@@ -21,6 +21,7 @@ and writes the checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -335,6 +336,8 @@ def train_lm(
     first_epoch, step, bad_epochs = 1, 0, 0
     best_state = None
     torch.manual_seed(config.seed + parallel.rank)  # dropout: each process draws its own masks
+    random.seed(config.seed + parallel.rank)  # unused by training, but saved in the state: the same run
+    np.random.seed(config.seed + parallel.rank)  # then writes the same bytes
     if resume:
         state_path = Path(out_dir) / STATE_FILE if out_dir is not None else None
         if state_path is None or not state_path.is_file():
@@ -409,6 +412,13 @@ def _restore_rng(saved: dict, parallel: DataParallel, seed: int) -> None:
     torch.manual_seed(seed + parallel.rank + 1000 * saved["epoch"])
 
 
+def _without_timing(result: TrainResult) -> TrainResult:
+    """``result`` with the wall-clock figures zeroed (they are in the log): a training state that holds
+    them would differ between two identical runs."""
+    history = [dataclasses.replace(r, tokens_per_second=0.0, seconds=0.0) for r in result.history]
+    return dataclasses.replace(result, history=history)
+
+
 def _save(out_dir, module, best_state, optimizer, schedule, result, epoch, step, bad_epochs, finished,
           config, symbols, model_config, save_checkpoint, rng_states) -> None:
     if symbols is None or model_config is None:
@@ -417,7 +427,7 @@ def _save(out_dir, module, best_state, optimizer, schedule, result, epoch, step,
     torch.save({
         "last_model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         "best_model": best_state, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-        "rng": rng_states[0], "rng_per_rank": rng_states, "result": result, "epoch": epoch, "step": step, "bad_epochs": bad_epochs,
+        "rng": rng_states[0], "rng_per_rank": rng_states, "result": _without_timing(result), "epoch": epoch, "step": step, "bad_epochs": bad_epochs,
         "finished": finished,
     }, buf)
     last = {k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -9,6 +9,8 @@ A packed directory::
                                quant: {method: admm, average_bits: 4.0, ...}  # informational
     words.txt                  the vocabulary
     plan.yaml                  granularity, bias mode and cluster -> bits (kaldi_mpq.quant.plan)
+    timing.yaml                seconds: wall time of the quantization (optional; the only file that
+                               differs between two identical runs)
     model.packed.safetensors   codes.b{n}  uint8  one LSB-first bit stream per bit-width n in 1..8
                                scales      fp32   [coded clusters], in cluster order
                                fp16        fp16   16-bit clusters' weights, concatenated
@@ -42,7 +44,7 @@ import torch
 import yaml
 
 from kaldi_mpq.errors import CheckpointError, PlanError
-from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
+from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write, write_safetensors
 from kaldi_mpq.lm.checkpoint import build_model
 from kaldi_mpq.quant.clusters import as_rows, row_width
 from kaldi_mpq.quant.layout import QuantLayout
@@ -54,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 PACKED_VERSION = 2  # the newest this code reads and writes (2: centroid tables)
 PACKED_FILE, PLAN_FILE = "model.packed.safetensors", "plan.yaml"
+TIMING_FILE = "timing.yaml"  # wall-clock figures of the run: the one file identical runs do not reproduce
 
 
 def _checksum(plan_bytes: bytes, tensors: dict[str, np.ndarray]) -> str:
@@ -120,12 +123,15 @@ def pack_tensors(layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torc
 def save_packed(
     out_dir: Pathlike, layout: QuantLayout, alpha: torch.Tensor, codes: dict[str, torch.Tensor],
     model_config: dict, symbols, quant_info: Optional[dict] = None,
-    centroids: Optional[dict[int, torch.Tensor]] = None,
+    centroids: Optional[dict[int, torch.Tensor]] = None, timing: Optional[dict] = None,
 ) -> Path:
     """Write a packed directory atomically. ``layout.model`` must hold the quantized weights' fp32 /
     fp16 rows (coded rows are taken from ``codes``); ``centroids``: the clusters' tables when their codes
-    are not uniform levels (:attr:`~kaldi_mpq.quant.api.QuantResult.centroids`)."""
-    from safetensors.numpy import save_file
+    are not uniform levels (:attr:`~kaldi_mpq.quant.api.QuantResult.centroids`).
+
+    Every file but ``timing.yaml`` (``timing``: wall-clock figures, e.g. ``seconds``) is a function of
+    the inputs alone, so identical runs write identical bytes."""
+    from safetensors.numpy import save
 
     centroids = centroids or {}
     tensors = pack_tensors(layout, alpha, codes, centroids)
@@ -142,7 +148,10 @@ def save_packed(
         symbols.write(tmp / "words.txt")
         with atomic_write(tmp / PLAN_FILE, "wb") as f:
             f.write(plan_bytes)
-        save_file(tensors, str(tmp / PACKED_FILE), metadata=meta)
+        write_safetensors(tmp / PACKED_FILE, save(tensors, metadata=meta))
+        if timing:
+            with atomic_write(tmp / TIMING_FILE) as f:
+                yaml.safe_dump(timing, f, sort_keys=False)
     logger.info("wrote %s: %d bytes (ideal %d, %.2f bits/weight)", out_dir,
                 (Path(out_dir) / PACKED_FILE).stat().st_size, info["ideal_bytes"], layout.average_bits())
     return Path(out_dir)

@@ -92,8 +92,9 @@ def quantize_files(
     start = time.perf_counter()
     torch.manual_seed(tcfg.seed)  # dropout during ADMM / BP steps: the same run gives the same model
     result = quantize_(module, config, data)
-    info = {"method": result.method, "seconds": round(time.perf_counter() - start, 1),
-            "source": str(lm_dir), "history": result.history}
+    seconds = round(time.perf_counter() - start, 1)
+    logger.info("%s: %s in %.1f s", out_dir, result.method, seconds)
+    info = {"method": result.method, "source": str(lm_dir), "history": result.history}
     if init_from is not None:
         info["init_from"] = str(init_from)
     if isinstance(config, TrainedConfig):
@@ -102,7 +103,7 @@ def quantize_files(
         if tcfg.batching == "stream":
             info["bptt"] = tcfg.bptt
     save_packed(out_dir, result.layout, result.alpha, result.codes, ckpt["model"], symbols, info,
-                result.centroids)
+                result.centroids, timing={"seconds": seconds})
     return result
 
 
@@ -204,9 +205,21 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
             if "steps_per_iter" in q:
                 row.budget = f"{q['iterations']}x{q['steps_per_iter']}"
             row.valid_ppl = min((h["valid_ppl"] for h in q.get("history") or []), default=None)
-            row.seconds = q.get("seconds")
+            row.seconds = _timing(d).get("seconds", q.get("seconds"))  # older dirs: in config.yaml
         rows.append(row)
     return rows
+
+
+def _timing(packed_dir: Path) -> dict:
+    """The packed directory's ``timing.yaml`` (wall-clock figures), or ``{}``."""
+    import yaml
+
+    from kaldi_mpq.quant.packed import TIMING_FILE
+
+    try:
+        return yaml.safe_load((packed_dir / TIMING_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
 
 
 def _plan_metric(packed_dir: Path) -> Optional[str]:

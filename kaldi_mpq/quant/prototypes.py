@@ -43,7 +43,7 @@ import yaml
 from torch import nn
 
 from kaldi_mpq.errors import CheckpointError, ConfigError, PlanError
-from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write
+from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write, write_safetensors
 from kaldi_mpq.quant.admm import ADMMConfig
 from kaldi_mpq.quant.api import PTQConfig, TrainingData, quantize_
 from kaldi_mpq.quant.bp import BPConfig
@@ -226,7 +226,7 @@ def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Seque
 # -- files ---------------------------------------------------------------------------------------------
 def save_prototypes(p: Prototypes, out_dir: Pathlike) -> Path:
     """Write ``out_dir`` (module docstring) atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     cmap = p._cmap()
     tensors = {}
@@ -240,7 +240,7 @@ def save_prototypes(p: Prototypes, out_dir: Pathlike) -> Path:
             "clusters": list(cmap.names), "shapes": {n: list(s) for n, s in cmap.shapes.items()},
             "metadata": _plain(p.metadata)}
     with atomic_dir(out_dir) as tmp:
-        save_file(tensors, str(tmp / TENSOR_FILE))
+        write_safetensors(tmp / TENSOR_FILE, save(tensors))
         with atomic_write(tmp / YAML_FILE) as f:
             yaml.safe_dump(info, f, sort_keys=False)
     return Path(out_dir)
