@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import bit_widths, positive_float
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True, help="sensitivity table (<metric>.yaml of kaldi-mpq sensitivity)")
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--avg-bits", type=float, help="budget: average bits per quantized weight")
-    budget.add_argument("--mb", type=float, help="budget: packed file size in MB (10^6 bytes)")
-    parser.add_argument("--bits", help="allowed bit-widths, e.g. 1,2,4,8 (default: the table's columns)")
+    budget.add_argument("--avg-bits", type=positive_float, help="budget: average bits per quantized weight")
+    budget.add_argument("--mb", type=positive_float, help="budget: packed file size in MB (10^6 bytes)")
+    parser.add_argument("--bits", type=bit_widths, help="allowed bit-widths, e.g. 1,2,4,8 (default: the table's columns)")
     parser.add_argument("--solver", choices=("dp", "ilp"), default="dp")
     parser.add_argument("--prototypes", help="prototypes directory, recorded in the plan's metadata")
     parser.add_argument("--out", required=True, help="output directory (plan.yaml, pareto.tsv)")
@@ -31,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.quant.mp_pipeline import allocate_files
 
     kind, budget = ("avg_bits", args.avg_bits) if args.avg_bits is not None else ("mb", args.mb)
-    bits = [int(b) for b in args.bits.split(",")] if args.bits else None
+    bits = args.bits or None
     a = allocate_files(args.table, budget, kind, args.out, args.solver, bits, args.prototypes)
     print(f"{args.out}/plan.yaml: {a.average_bits:.3f} bits/weight, {a.ideal_bytes / 1e6:.3f} MB ideal, "
           f"summed sensitivity {a.sensitivity:.6g}; bits {a.bits.tolist()}")

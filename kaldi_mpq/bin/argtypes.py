@@ -10,6 +10,10 @@ Usage::
     parser.add_argument("--acwt", type=non_negative_float, default=0.1)
     parser.add_argument("--weight", type=unit_float, default=0.5)
     parser.add_argument("--lattice-prune-beam", type=positive_beam, default=8.0)
+    parser.add_argument("--bits", type=bit_width)            # one of the quantizer's bit-widths
+    parser.add_argument("--bits", type=bit_widths)           # "1,2,4,8" -> [1, 2, 4, 8]
+
+Every numeric option of every command uses one of these (tests/test_argtypes.py checks it).
 """
 
 from __future__ import annotations
@@ -31,6 +35,30 @@ def _number(text: str, kind: type, what: str, ok) -> float:
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     return _number(text, int, "an integer >= 1", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (a seed; a count where 0 means none)."""
+    return _number(text, int, "an integer >= 0", lambda v: v >= 0)
+
+
+def _supported_bits() -> tuple[int, ...]:
+    from kaldi_mpq.quant.quantizer import SUPPORTED_BITS  # here: the other commands need no torch
+
+    return SUPPORTED_BITS
+
+
+def bit_width(text: str) -> int:
+    """A bit-width the quantizer supports (1 2 3 4 5 6 8 16)."""
+    bits = _supported_bits()
+    return _number(text, int, f"a bit-width ({' '.join(map(str, bits))})", lambda v: v in bits)
+
+
+def bit_widths(text: str) -> list[int]:
+    """Comma-separated supported bit-widths, e.g. ``1,2,4,8``."""
+    bits = _supported_bits()
+    what = f"comma-separated bit-widths ({' '.join(map(str, bits))})"
+    return [_number(b, int, what, lambda v: v in bits) for b in text.split(",")] if text else []
 
 
 def finite_float(text: str) -> float:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from kaldi_mpq.bin.train_lm import add_text_arguments
@@ -23,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--words", help="check the LM against this words.txt (word lists must match)")
     parser.add_argument("--mode", default="sentence", choices=("sentence", "stream"),
                         help="sentence: each sentence from <s>; stream: the text as one history")
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch (sentence mode)")
-    parser.add_argument("--bptt", type=int, help="chunk length in stream mode (default: training bptt)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch (sentence mode)")
+    parser.add_argument("--bptt", type=positive_int, help="chunk length in stream mode (default: training bptt)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--markdown", help="write the results table as Markdown to this file")

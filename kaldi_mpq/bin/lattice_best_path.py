@@ -10,6 +10,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+
+from kaldi_mpq.bin.argtypes import finite_float
 import logging
 
 from kaldi_mpq.errors import LatticeFormatError
@@ -23,9 +25,9 @@ BATCH = 256  # lattices searched together
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--acoustic-scale", type=float, default=1.0, help="scale of acoustic costs")
-    parser.add_argument("--lm-scale", type=float, default=1.0, help="scale of graph (LM) costs")
-    parser.add_argument("--word-ins-penalty", type=float, default=0.0,
+    parser.add_argument("--acoustic-scale", type=finite_float, default=1.0, help="scale of acoustic costs")
+    parser.add_argument("--lm-scale", type=finite_float, default=1.0, help="scale of graph (LM) costs")
+    parser.add_argument("--word-ins-penalty", type=finite_float, default=0.0,
                         help="added to the graph cost of each word (applied if > 0, as in Kaldi)")
     parser.add_argument("--word-symbol-table", default=None, help="words.txt: log the words of each best path")
     add_skip_bad_arguments(parser)

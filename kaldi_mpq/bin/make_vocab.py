@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from kaldi_mpq.bin.train_lm import add_text_arguments
 
     parser.add_argument("--text", required=True, action="append", help="training text (repeatable)")
     parser.add_argument("--out", required=True, help="words.txt to write")
-    parser.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
-    parser.add_argument("--top-k", type=int, help="keep at most this many words (most frequent)")
+    parser.add_argument("--min-count", type=positive_int, default=1, help="keep words seen at least this often")
+    parser.add_argument("--top-k", type=positive_int, help="keep at most this many words (most frequent)")
     parser.add_argument("--write-text", help="also write the (normalised) sentences, one per line")
     add_text_arguments(parser)
 

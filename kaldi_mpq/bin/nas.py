@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import bit_widths, non_negative_float, positive_float, positive_int
+
 from kaldi_mpq.quant.nas import NASConfig
 
 _D = NASConfig.__dataclass_fields__
@@ -25,31 +27,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", required=True, help="training text")
     parser.add_argument("--valid", required=True, help="validation text (reports the searched model's PPL)")
     parser.add_argument("--out", required=True, help="plan.yaml to write")
-    parser.add_argument("--bits", help="candidate bit-widths, comma-separated (default: every prototype's)")
-    parser.add_argument("--beta", type=float, default=_D["beta"].default,
+    parser.add_argument("--bits", type=bit_widths, help="candidate bit-widths, comma-separated (default: every prototype's)")
+    parser.add_argument("--beta", type=non_negative_float, default=_D["beta"].default,
                         help="weight of the size cost (expected sqrt-bits per parameter) against the cross-entropy")
-    parser.add_argument("--max-iters", type=int, default=_D["max_iters"].default, help="outer iterations")
-    parser.add_argument("--steps-per-iter", type=int, default=_D["steps_per_iter"].default,
+    parser.add_argument("--max-iters", type=positive_int, default=_D["max_iters"].default, help="outer iterations")
+    parser.add_argument("--steps-per-iter", type=positive_int, default=_D["steps_per_iter"].default,
                         help="mini-batch steps per outer iteration")
-    parser.add_argument("--lr", type=float, default=_D["lr"].default, help="SGD learning rate of the weights")
-    parser.add_argument("--arch-lr", type=float, default=_D["arch_lr"].default,
+    parser.add_argument("--lr", type=positive_float, default=_D["lr"].default, help="SGD learning rate of the weights")
+    parser.add_argument("--arch-lr", type=positive_float, default=_D["arch_lr"].default,
                         help="Adam learning rate of the architecture weights")
     parser.add_argument("--batching", choices=("stream", "sentence"), help="default: the model's training config's")
-    parser.add_argument("--batch-size", type=int, help="default: the model's")
-    parser.add_argument("--bptt", type=int, help="default: the model's")
+    parser.add_argument("--batch-size", type=positive_int, help="default: the model's")
+    parser.add_argument("--bptt", type=positive_int, help="default: the model's")
     parser.add_argument("--loss-reduction", choices=("mean", "sum_over_time"), help="default: the model's")
-    parser.add_argument("--clip", type=float, help="gradient-norm clipping, 0 = none (default: the model's)")
+    parser.add_argument("--clip", type=non_negative_float, help="gradient-norm clipping, 0 = none (default: the model's)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from kaldi_mpq.errors import ConfigError
     from kaldi_mpq.quant.pipeline import nas_files
     from kaldi_mpq.quant.prototypes import load_prototypes
 
-    try:
-        bits = [int(b) for b in args.bits.split(",")] if args.bits else None
-    except ValueError:
-        raise ConfigError(f"--bits: expected comma-separated integers, got {args.bits!r}") from None
+    bits = args.bits or None
     config = NASConfig(beta=args.beta, max_iters=args.max_iters, steps_per_iter=args.steps_per_iter, lr=args.lr,
                        arch_lr=args.arch_lr, loss_reduction=args.loss_reduction, clip=args.clip)
     result = nas_files(args.lm, load_prototypes(args.prototypes), args.out, config, args.train, args.valid,

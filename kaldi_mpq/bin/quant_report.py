@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("lms", nargs="+", help="LM directories (float or packed)")
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="auto", choices=("auto", "float", "int8", "packed"),
                         help="runtime mode for packed models")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
-    parser.add_argument("--timing-passes", type=int, default=2,
+    parser.add_argument("--timing-passes", type=positive_int, default=2,
                         help="passes over the text per model; eval time is the fastest")
     parser.add_argument("--plot", help="also write a size-vs-perplexity plot here (.png, .pdf or .svg): one "
                         "series per method (mixed plans as method+metric, e.g. bp+kl)")

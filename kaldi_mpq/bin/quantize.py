@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import bit_width, non_negative_float, positive_float, positive_int
+
 from kaldi_mpq.quant import ADMMConfig, BPConfig, PTQConfig
 from kaldi_mpq.quant.gq import GQConfig
 
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bp (default: ahead of ADMM at 1-2 bits on PTB, docs/quantization.md), admm (the "
                              "papers'), gq (General Quantizer) or ptq (no training)")
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--bits", type=int, help="uniform bit-width: 1 2 3 4 5 6 8 16")
+    which.add_argument("--bits", type=bit_width, help="uniform bit-width: 1 2 3 4 5 6 8 16")
     which.add_argument("--plan", help="plan.yaml (cluster -> bits)")
     parser.add_argument("--granularity", choices=("layer", "sublayer", "gate", "node"),
                         help="cluster granularity (default: the plan's, else sublayer)")
@@ -47,34 +49,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from the prototypes: each cluster inherits the weights of the prototype at "
                              "its bit-width in the plan (fine-tuning a mixed plan)")
     parser.add_argument("--out", required=True, help="packed output directory")
-    parser.add_argument("--max-iters", type=int, default=_D_ADMM["max_iters"].default,
+    parser.add_argument("--max-iters", type=positive_int, default=_D_ADMM["max_iters"].default,
                         help="outer iterations (admm, bp); the best one on --valid is kept")
-    parser.add_argument("--steps-per-iter", type=int, default=_D_ADMM["steps_per_iter"].default,
+    parser.add_argument("--steps-per-iter", type=positive_int, default=_D_ADMM["steps_per_iter"].default,
                         help="SGD mini-batch steps per outer iteration")
-    parser.add_argument("--patience", type=int, default=_D_ADMM["patience"].default,
+    parser.add_argument("--patience", type=positive_int, default=_D_ADMM["patience"].default,
                         help="stop after this many iterations without a better validation perplexity")
-    parser.add_argument("--gamma", type=float, default=_D_ADMM["gamma"].default, help="ADMM penalty (the paper's value; it needs eta2 * gamma * "
+    parser.add_argument("--gamma", type=positive_float, default=_D_ADMM["gamma"].default, help="ADMM penalty (the paper's value; it needs eta2 * gamma * "
                         "steps-per-iter of order 1 to move the weights: see docs/quantization.md)")
-    parser.add_argument("--eta1", type=float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
-    parser.add_argument("--eta2", type=float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
-    parser.add_argument("--lr", type=float, default=_D_BP["lr"].default, help="BP / GQ learning rate (SGD)")
-    parser.add_argument("--mu", type=float, default=_D_GQ["mu"].default,
+    parser.add_argument("--eta1", type=positive_float, default=_D_ADMM["eta1"].default, help="ADMM extra-gradient step 1")
+    parser.add_argument("--eta2", type=positive_float, default=_D_ADMM["eta2"].default, help="ADMM extra-gradient step 2")
+    parser.add_argument("--lr", type=positive_float, default=_D_BP["lr"].default, help="BP / GQ learning rate (SGD)")
+    parser.add_argument("--mu", type=positive_float, default=_D_GQ["mu"].default,
                         help="GQ mu-law parameter of the centroids (refit per cluster around it)")
     parser.add_argument("--no-refit-mu", action="store_true", help="GQ: keep --mu fixed (the scale is still fitted)")
-    parser.add_argument("--alpha-start", type=float, default=_D_GQ["alpha_start"].default,
+    parser.add_argument("--alpha-start", type=positive_float, default=_D_GQ["alpha_start"].default,
                         help="GQ softmax temperature at the first step")
-    parser.add_argument("--alpha-end", type=float, default=_D_GQ["alpha_end"].default,
+    parser.add_argument("--alpha-end", type=positive_float, default=_D_GQ["alpha_end"].default,
                         help="GQ softmax temperature at the last step (linear annealing)")
-    parser.add_argument("--callback-every", type=int, default=_D_GQ["callback_every"].default,
+    parser.add_argument("--callback-every", type=positive_int, default=_D_GQ["callback_every"].default,
                         help="GQ: SGD steps between soft-quantization callbacks")
     parser.add_argument("--batching", choices=("stream", "sentence"),
                         help="training batches (default: the model's training config's, e.g. stream = BPTT "
                              "with the LSTM state carried over)")
-    parser.add_argument("--batch-size", type=int, help="rows (stream) or sentences per batch (default: the model's)")
-    parser.add_argument("--bptt", type=int, help="stream steps per batch (default: the model's)")
+    parser.add_argument("--batch-size", type=positive_int, help="rows (stream) or sentences per batch (default: the model's)")
+    parser.add_argument("--bptt", type=positive_int, help="stream steps per batch (default: the model's)")
     parser.add_argument("--loss-reduction", choices=("mean", "sum_over_time"),
                         help="loss the step sizes apply to (default: the model's)")
-    parser.add_argument("--clip", type=float, help="gradient-norm clipping, 0 = none (default: the model's)")
+    parser.add_argument("--clip", type=non_negative_float, help="gradient-norm clipping, 0 = none (default: the model's)")
 
 
 def main(args: argparse.Namespace) -> int:

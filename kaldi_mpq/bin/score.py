@@ -13,6 +13,8 @@ with the built-in Python scorer when SCTK is absent.
 
 from __future__ import annotations
 
+from kaldi_mpq.bin.argtypes import positive_float, positive_int
+
 from kaldi_mpq.scoring.decode_dir import LAYOUTS, ScoreOptions, score_decode_dir
 from kaldi_mpq.scoring.kaldi_wer import MODES
 
@@ -23,8 +25,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("data_dir", help="data dir with text (and utt2spk; stm, glm, segments for --sclite)")
     parser.add_argument("lang", help="lang dir or its words.txt")
     parser.add_argument("decode_dir", help="decode dir with num_jobs and lat.JOB.gz")
-    parser.add_argument("--min-lmwt", type=int, default=_D.min_lmwt)
-    parser.add_argument("--max-lmwt", type=int, default=_D.max_lmwt)
+    parser.add_argument("--min-lmwt", type=positive_int, default=_D.min_lmwt)
+    parser.add_argument("--max-lmwt", type=positive_int, default=_D.max_lmwt)
     parser.add_argument("--word-ins-penalty", default=",".join(_D.word_ins_penalties),
                         help="comma-separated penalties, as in penalty_P names")
     parser.add_argument("--layout", choices=LAYOUTS, default=_D.layout)
@@ -35,14 +37,14 @@ def add_arguments(parser) -> None:
 
     g = parser.add_argument_group("NIST scoring (--sclite)")
     g.add_argument("--sclite", action="store_true", help="CTM + STM scoring with sclite/hubscr instead of compute-wer")
-    g.add_argument("--frame-shift", type=float, default=S.frame_shift, help="seconds per input frame")
-    g.add_argument("--frame-subsampling-factor", type=int, default=S.frame_subsampling_factor, help="3 for chain models")
+    g.add_argument("--frame-shift", type=positive_float, default=S.frame_shift, help="seconds per input frame")
+    g.add_argument("--frame-subsampling-factor", type=positive_int, default=S.frame_subsampling_factor, help="3 for chain models")
     g.add_argument("--stm", default=None, help="reference STM (default data_dir/stm)")
     g.add_argument("--glm", default=None, help="GLM file (default data_dir/glm when present)")
     g.add_argument("--hubscr", choices=("auto", "yes", "no"), default=S.hubscr,
                    help="hubscr.pl (Switchboard-style sets) instead of sclite; auto: for eval2000/rt0x/swbd names")
     g.add_argument("--asclite", action="store_true", help="asclite with overlap scoring (AMI sdm/mdm)")
-    g.add_argument("--overlap-limit", type=int, default=S.overlap_limit, help="asclite -overlap-limit")
+    g.add_argument("--overlap-limit", type=positive_int, default=S.overlap_limit, help="asclite -overlap-limit")
     g.add_argument("--python-scorer", action="store_true", help="use the built-in scorer even when SCTK is installed")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import bit_widths, non_negative_float, non_negative_int, positive_float, positive_int
+
 from kaldi_mpq.quant.mp_pipeline import METRIC_CHOICES, SensitivityOptions
 
 _D = SensitivityOptions()
@@ -28,30 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--valid", help="validation text (prototype selection; needed to train them)")
     parser.add_argument("--out", required=True, help="output directory of the tables")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default=_D.metrics)
-    parser.add_argument("--sentences", type=int, default=_D.sentences, help="sentences in the mini-batch")
-    parser.add_argument("--seed", type=int, default=_D.seed, help="mini-batch draw and probe seed")
-    parser.add_argument("--probes", type=int, default=_D.probes, help="Hutchinson probes (at most)")
+    parser.add_argument("--sentences", type=positive_int, default=_D.sentences, help="sentences in the mini-batch")
+    parser.add_argument("--seed", type=non_negative_int, default=_D.seed, help="mini-batch draw and probe seed")
+    parser.add_argument("--probes", type=positive_int, default=_D.probes, help="Hutchinson probes (at most)")
     parser.add_argument("--probe", choices=("gaussian", "rademacher"), default=_D.distribution)
-    parser.add_argument("--tol", type=float, default=_D.tol, help="stop when no trace moves more than this, relative")
+    parser.add_argument("--tol", type=non_negative_float, default=_D.tol, help="stop when no trace moves more than this, relative")
     g = parser.add_argument_group("prototype training (when --prototypes is empty)")
-    g.add_argument("--bits", default="1,2,4,8", help="prototype bit-widths")
+    g.add_argument("--bits", type=bit_widths, default="1,2,4,8", help="prototype bit-widths")
     g.add_argument("--method", choices=("auto", "bp", "admm", "ptq"), default="auto")
     g.add_argument("--granularity", choices=("layer", "sublayer", "gate", "node"), default="sublayer")
     g.add_argument("--bias", choices=("column", "float"), default="float")
-    g.add_argument("--max-iters", type=int, default=20)
-    g.add_argument("--steps-per-iter", type=int, default=200)
-    g.add_argument("--patience", type=int, default=2)
-    g.add_argument("--lr", type=float, default=0.02, help="BP learning rate")
-    g.add_argument("--gamma", type=float, default=1e-3, help="ADMM penalty")
-    g.add_argument("--eta1", type=float, default=0.02)
-    g.add_argument("--eta2", type=float, default=0.001)
+    g.add_argument("--max-iters", type=positive_int, default=20)
+    g.add_argument("--steps-per-iter", type=positive_int, default=200)
+    g.add_argument("--patience", type=positive_int, default=2)
+    g.add_argument("--lr", type=positive_float, default=0.02, help="BP learning rate")
+    g.add_argument("--gamma", type=positive_float, default=1e-3, help="ADMM penalty")
+    g.add_argument("--eta1", type=positive_float, default=0.02)
+    g.add_argument("--eta2", type=positive_float, default=0.001)
 
 
 def main(args: argparse.Namespace) -> int:
     from kaldi_mpq.quant.mp_pipeline import get_prototypes, sensitivity_files
 
     protos = get_prototypes(
-        args.lm, args.prototypes, args.train, args.valid, [int(b) for b in args.bits.split(",")], args.method,
+        args.lm, args.prototypes, args.train, args.valid, args.bits, args.method,
         args.granularity, args.bias, max_iters=args.max_iters, steps_per_iter=args.steps_per_iter,
         patience=args.patience, lr=args.lr, gamma=args.gamma, eta1=args.eta1, eta2=args.eta2)
     options = SensitivityOptions(args.metric, args.sentences, args.seed, args.probes, args.probe, args.tol)

@@ -12,6 +12,8 @@ With ``--sc-stats`` the two systems are also run through SCTK's sclite + sc_stat
 
 from __future__ import annotations
 
+from kaldi_mpq.bin.argtypes import positive_int
+
 import sys
 import tempfile
 
@@ -25,7 +27,7 @@ def add_arguments(parser) -> None:
     g = parser.add_mutually_exclusive_group(required=True)
     g.add_argument("--stm", help="reference STM (systems are CTMs)")
     g.add_argument("--ref", help="reference Kaldi text (systems are texts or decode dirs)")
-    parser.add_argument("--lmwt", type=int, default=None, help="with decode dirs: the LM weight")
+    parser.add_argument("--lmwt", type=positive_int, default=None, help="with decode dirs: the LM weight")
     parser.add_argument("--wip", default="0.0", help="with decode dirs: the word insertion penalty")
     parser.add_argument("--sc-stats", action="store_true", help="also print SCTK sc_stats' Z and p (CTM inputs)")
 

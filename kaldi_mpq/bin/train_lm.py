@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+from kaldi_mpq.bin.argtypes import non_negative_int
+
 from kaldi_mpq.text.corpus import FORMATS
 from kaldi_mpq.text.normalize import NORMALIZERS
 from kaldi_mpq.text.symbols import DEFAULT_UNK
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--words", help="Kaldi words.txt (default: built from the training text)")
     parser.add_argument("--out", help="checkpoint directory")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    parser.add_argument("--seed", type=non_negative_int, help="random seed (overrides train.seed)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (overrides train.device; default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
