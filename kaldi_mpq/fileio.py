@@ -53,7 +53,8 @@ def _as_if_created(path: Pathlike, directory: bool) -> None:
 def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write ``path`` through a temporary sibling file renamed into place on success.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched. An ``OSError`` that names
+    no file (a full disk: ``[Errno 28] No space left on device``) is raised again naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,9 +67,11 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, f"{e.strerror} (writing)", str(path)) from None
         raise
 
 
