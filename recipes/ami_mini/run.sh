@@ -48,8 +48,9 @@ if ! command -v kaldi-mpq >/dev/null; then
   exit 1
 fi
 
-# vocabulary and first-pass LM settings (shared with local/make_first_pass.sh)
-. $first_pass_config
+# the vocabulary and first-pass LM settings of local/make_first_pass.sh (read, not sourced: its other
+# variables, such as nj and acwt, are the first pass's, not this script's)
+read -r vocab_min_count lm_order first_pass_unk < <(. $first_pass_config; echo "$vocab_min_count $lm_order $unk")
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: LM text, lang dir with the first-pass 3-gram, data dirs and first-pass lattices"
@@ -64,7 +65,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     if $regenerate_first_pass; then
       src=exp/first_pass/new
       log "Regenerating the first pass in $src (flite, sox, pocketsphinx)"
-      kaldi-mpq make-vocab --text data/local/lm/train.txt --min-count $vocab_min_count --unk "$unk" \
+      kaldi-mpq make-vocab --text data/local/lm/train.txt --min-count $vocab_min_count --unk "$first_pass_unk" \
         --out $src/lang/words.txt
     else
       src=$first_pass
@@ -73,7 +74,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     cmd=$train_cmd
     . ../../local/run_jobs.sh
     run_jobs 1 exp/first_pass/log/train_ngram.log kaldi-mpq train-ngram --text data/local/lm/train.txt \
-      --order $lm_order --words data/lang/words.txt --unk "$unk" --out data/lang/lm_3gram.arpa.gz
+      --order $lm_order --words data/lang/words.txt --unk "$first_pass_unk" --out data/lang/lm_3gram.arpa.gz
     if $regenerate_first_pass; then
       local/make_first_pass.sh --config $first_pass_config --cmd "$train_cmd" data/lang/words.txt \
         data/lang/lm_3gram.arpa.gz $corpus/transcripts $corpus/lists $src
