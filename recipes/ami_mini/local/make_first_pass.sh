@@ -66,7 +66,7 @@ for set in dev eval; do
   kaldi-mpq score --min-lmwt $lmwt --max-lmwt $lmwt --word-ins-penalty 0.0 $out/$set $work/lang $dir \
     > $work/log/score_$set.log 2>&1
   cat $dir/scoring_kaldi/best_wer >> $out/RESULTS
-  mv $dir/scoring_kaldi $work/scoring_kaldi_$set
+  mkdir -p $work/scoring_$set && mv $dir/scoring_kaldi $dir/wer_* $work/scoring_$set/
   echo "# $set: local/first_pass.py oracle --data $set --words lang/words.txt --decode-dir decode_$set --n 20 --acwt $acwt" >> $out/RESULTS
   python3 local/first_pass.py oracle --data $out/$set --words $words --decode-dir $dir --n 20 --acwt $acwt >> $out/RESULTS
 done
