@@ -1,0 +1,3 @@
+# How jobs run: see ../../local/cmd.sh (queue=local | slurm | sge; Kaldi's utils/*.pl when $KALDI_ROOT is set).
+queue=local
+. ../../local/cmd.sh
