@@ -97,12 +97,18 @@ class SensitivityTable:
         return "\n".join(lines) + "\n"
 
     def write(self, yaml_path: Pathlike, tsv_path: Optional[Pathlike] = None) -> None:
-        """The table as YAML (what ``kaldi-mpq allocate`` reads) and, if given, as TSV (for people)."""
+        """The table as YAML (what ``kaldi-mpq allocate`` reads) and, if given, as TSV (for people).
+
+        The wall time (``info["seconds"]``) is logged, not written, so identical runs write identical files.
+        """
+        if "seconds" in self.info:
+            logger.info("%s sensitivity measured in %.1f s", self.metric, self.info["seconds"])
+        info = {k: v for k, v in self.info.items() if k != "seconds"}
         data = {"version": 1, "metric": self.metric, "granularity": self.plan_base.granularity,
                 "bias": self.plan_base.bias, "bits": list(self.bits), "float_weights": int(self.float_weights),
                 "clusters": {n: {"params": int(s), "values": [float(v) for v in row]}
                              for n, s, row in zip(self.clusters, self.sizes, self.values)},
-                "info": self.info}
+                "info": info}
         with atomic_write(yaml_path) as f:
             yaml.safe_dump(data, f, sort_keys=False)
         if tsv_path is not None:

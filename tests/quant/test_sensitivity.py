@@ -212,3 +212,16 @@ def test_lstm_hvp_on_cuda_with_cudnn_off(tiny_symbols):
     cpu = hutchinson_traces(model, protos.cmap, batch, probes=5, tol=0, seed=4)
     gpu = hutchinson_traces(model.cuda(), protos.cmap, batch, probes=5, tol=0, seed=4)
     np.testing.assert_allclose(gpu.traces, cpu.traces, rtol=1e-3)
+
+
+def test_identical_runs_write_identical_tables(setup, tmp_path):
+    """The wall time is not in the files (it would make a re-run after a kill differ byte-wise)."""
+    _, model, protos, batch = setup
+    paths = []
+    for i in range(2):
+        table = hessian_sensitivity(model, protos, batch, probes=3, seed=0)
+        assert "seconds" in table.info
+        paths.append(tmp_path / f"h{i}.yaml")
+        table.write(paths[-1])
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert "seconds" not in paths[0].read_text()
