@@ -55,8 +55,20 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
 
     On an exception the temporary file is removed and ``path`` is untouched. An ``OSError`` that names
     no file (a full disk: ``[Errno 28] No space left on device``) is raised again naming ``path``.
+    An existing ``path`` that is not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is
+    written in place: renaming over it would replace the device node (as root, for every process).
     """
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        try:
+            with open(path, mode, **kwargs) as f:
+                yield f
+        except OSError as e:
+            if e.filename is None and e.errno is not None:
+                raise OSError(e.errno, f"{e.strerror} (writing)", str(path)) from None
+            raise
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -36,3 +36,25 @@ def test_failed_writes_leave_nothing(tmp_path):
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
     assert (tmp_path / "keep.txt").read_text() == "old\n"
+
+
+def test_device_and_pipe_outputs_are_written_in_place(tmp_path):
+    """``--out /dev/null`` or a named pipe: written through, never replaced by a renamed regular file
+    (as root that would turn the machine's /dev/null into a file)."""
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    with atomic_write(fifo) as f:
+        f.write("through the pipe\n")
+    reader.join(timeout=10)
+    assert got == ["through the pipe\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary file left
+
+    with atomic_write("/dev/null") as f:
+        f.write("discarded\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
