@@ -78,6 +78,7 @@ train_lms() {
     run_job "$launcher" "train-lm $name" "$exp/lm/log/train_$name.log" "${prog[@]}" train-lm --config "$config" \
       --train "$exp/data/train.txt" --valid "$exp/data/dev.txt" --words "$exp/lang/words.txt" --unk "$unk" \
       --out "$dir" --device "$lm_device" --no-progress "${resume[@]}" $lm_opts
+    mkdir -p "$dir"
     touch "$dir/.done"
   done
 }

@@ -1,0 +1,52 @@
+"""recipes/ami on an egs/ami/s5b-like stand-in: every stage in quick mode (ihm with sclite/hubscr, sdm1 with
+asclite's overlap scoring), and the LM text from lhotse manifests."""
+
+import pytest
+
+from tests.recipes.conftest import best_wers, check, run_recipe
+from tests.recipes.standin import ami_standin
+
+QUICK = ("--config", "conf/quick.conf", "--unk", "<UNK>")
+
+
+def test_quick_end_to_end(shared_root, tmp_path):
+    kaldi = tmp_path / "s5b"
+    ami_standin(kaldi, shared_root, mics=("ihm", "sdm1"), sets=("dev",))
+    (tmp_path / "systems.conf").write_text("lstm_ptq4  lstm  ptq  --bits 4\n")
+    exp = tmp_path / "exp"
+    check(run_recipe("ami", *QUICK, "--kaldi-dir", kaldi, "--exp", exp, "--lms", "lstm:lstm_tiny",
+                     "--systems", tmp_path / "systems.conf", "--mics", "ihm sdm1", "--test-sets", "dev",
+                     "--rescore-systems", "lstm lstm_ptq4", "--lattice-systems", "lstm", "--min-lmwt", 10, "--max-lmwt", 10))
+    assert (exp / "data" / "dev.txt").read_text().splitlines()[0] == \
+        (kaldi / "data" / "ihm" / "dev" / "text").read_text().splitlines()[0].split(maxsplit=1)[1]
+    wers = best_wers(exp / "RESULTS.txt")
+    for s in ("ihm_dev", "sdm1_dev"):
+        assert set(wers[s]) == {f"{d}: all" for d in ("first_pass", "lstm_nbest", "lstm_ptq4_nbest", "lstm_lattice")}
+        assert all(0 < w < 20 for w in wers[s].values()), wers
+        assert (exp / "significance" / s / "lstm_ptq4_nbest.txt").read_text().startswith("# lstm_ptq4_nbest vs lstm_nbest")
+    ihm = (exp / "decode" / "ihm_dev" / "lstm_nbest" / "scoring" / "log" / "score_sclite.log").read_text()
+    sdm = (exp / "decode" / "sdm1_dev" / "lstm_nbest" / "scoring" / "log" / "score_sclite.log").read_text()
+    assert "--asclite --overlap-limit 4" in sdm and "--asclite" not in ihm
+
+
+def test_lm_text_from_lhotse_manifests(shared_root, tmp_path):
+    """Stage 0 with lhotse supervision manifests as --lm-text (what local/lhotse_text.sh makes from the corpus),
+    three copies of the in-domain text, as the papers' AMI LM text."""
+    sups = shared_root / "ami" / "lhotse-ES2011a" / "ES2011a_sups.jsonl.gz"
+    exp = tmp_path / "exp"
+    check(run_recipe("ami", *QUICK, "--lm-text", sups, "--lm-dev-text", "", "--heldout-every", 10, "--ami-repeat", 3,
+                     "--exp", exp, "--stop-stage", 0))
+    train = (exp / "data" / "train.txt").read_text().splitlines()
+    dev = (exp / "data" / "dev.txt").read_text().splitlines()
+    assert len(train) % 3 == 0 and train[: len(train) // 3] == train[len(train) // 3: 2 * len(train) // 3]
+    assert len(dev) > 0 and len(train) // 3 > 5 * len(dev)
+
+
+@pytest.mark.slow
+def test_every_method_on_ihm_and_sdm(shared_root, tmp_path):
+    kaldi = tmp_path / "s5b"
+    ami_standin(kaldi, shared_root, mics=("ihm", "sdm1"), sets=("dev", "eval"))
+    exp = tmp_path / "exp"
+    check(run_recipe("ami", *QUICK, "--kaldi-dir", kaldi, "--exp", exp, "--mics", "ihm sdm1"))
+    assert set(best_wers(exp / "RESULTS.txt")) == {"ihm_dev", "ihm_eval", "sdm1_dev", "sdm1_eval"}
+    assert (exp / "quant" / "lstm_nas" / ".done").exists() and (exp / "quant" / "lstm_hessian" / ".done").exists()
