@@ -48,3 +48,16 @@ def best_wers(results: Path) -> dict[str, dict[str, float]]:
             sub = rest.split(":", 1)[0]
             part[f"{head}: {sub}"] = float(rest.split("%WER ", 1)[1].split()[0])
     return out
+
+
+def fake_lhotse(tmp_path: Path, manifest: Path, names: list[str]) -> str:
+    """A ``lhotse`` program that records its arguments in tmp_path/lhotse_calls and writes ``manifest`` as
+    each of ``names`` in its last argument (the output dir), as ``lhotse prepare <corpus>`` names them;
+    returns the PATH prefix that puts it first."""
+    bin_dir = tmp_path / "fake_bin"
+    bin_dir.mkdir()
+    copies = "".join(f'cp {manifest} "$out/{n}"\n' for n in names)
+    (bin_dir / "lhotse").write_text(f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/lhotse_calls\n'
+                                    f'out="${{@: -1}}"\nmkdir -p "$out"\n{copies}')
+    (bin_dir / "lhotse").chmod(0o755)
+    return f"{bin_dir}:"

@@ -3,7 +3,7 @@ asclite's overlap scoring), and the LM text from lhotse manifests."""
 
 import pytest
 
-from tests.recipes.conftest import best_wers, check, run_recipe
+from tests.recipes.conftest import best_wers, check, fake_lhotse, run_recipe
 from tests.recipes.standin import ami_standin
 
 QUICK = ("--config", "conf/quick.conf", "--unk", "<UNK>")
@@ -40,6 +40,19 @@ def test_lm_text_from_lhotse_manifests(shared_root, tmp_path):
     dev = (exp / "data" / "dev.txt").read_text().splitlines()
     assert len(train) % 3 == 0 and train[: len(train) // 3] == train[len(train) // 3: 2 * len(train) // 3]
     assert len(dev) > 0 and len(train) // 3 > 5 * len(dev)
+
+
+def test_lm_text_by_lhotses_ami_preparation(shared_root, tmp_path):
+    """--ami-corpus: lhotse's ami preparation (here a stand-in program writing the ES2011a manifest under
+    its names) gives the training and dev text."""
+    sups = shared_root / "ami" / "lhotse-ES2011a" / "ES2011a_sups.jsonl.gz"
+    prefix = fake_lhotse(tmp_path, sups, ["ami-ihm_supervisions_train.jsonl.gz", "ami-ihm_supervisions_dev.jsonl.gz"])
+    exp = tmp_path / "exp"
+    check(run_recipe("ami", *QUICK, "--ami-corpus", "/corpora/amicorpus", "--ami-annotations", "/corpora/ann",
+                     "--exp", exp, "--stop-stage", 0, path_prefix=prefix))
+    assert (tmp_path / "lhotse_calls").read_text().splitlines() == [
+        f"prepare ami --mic ihm --normalize-text kaldi --annotations /corpora/ann /corpora/amicorpus {exp}/lhotse"]
+    assert (exp / "data" / "train.txt").read_text() == (exp / "data" / "dev.txt").read_text()
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ the launchers and GPU requests of the jobs."""
 
 import pytest
 
-from tests.recipes.conftest import best_wers, check, run_recipe
+from tests.recipes.conftest import best_wers, check, fake_lhotse, run_recipe
 from tests.recipes.standin import swbd_standin
 
 QUICK = ("--config", "conf/quick.conf", "--unk", "<UNK>", "--heldout-every", "10")
@@ -90,6 +90,24 @@ def test_jobs_go_through_kaldis_launcher_and_ask_for_gpus(shared_root, tmp_path)
     assert len(rescore) == 1 and rescore[0].startswith(
         f"--gpu 1 --mem 8G JOB=1:2 {exp}/decode/eval2000/lstm_nbest/log/rescore.JOB.log kaldi-mpq nbest-rescore ")
     assert "--device cuda" in rescore[0] and "--job JOB" in rescore[0] and "G.carpa" in rescore[0]
+
+
+def test_lm_text_by_lhotses_preparation(shared_root, tmp_path):
+    """--swbd-audio/--fisher-corpus: lhotse's switchboard and fisher-english preparations (here a stand-in
+    program writing an AMI manifest under their names) give the LM text."""
+    sups = shared_root / "ami" / "lhotse-ES2011a" / "ES2011a_sups.jsonl.gz"
+    prefix = fake_lhotse(tmp_path, sups, ["swbd_supervisions_all.jsonl.gz", "fisher-english_supervisions_all.jsonl.gz"])
+    exp = tmp_path / "exp"
+    check(run_recipe("swbd", *QUICK, "--kaldi-dir", tmp_path, "--swbd-audio", "LDC97S62", "--swbd-transcripts",
+                     "swb_ms98", "--fisher-corpus", "/corpora/fisher", "--exp", exp, "--stop-stage", 0,
+                     path_prefix=prefix))
+    assert (tmp_path / "lhotse_calls").read_text().splitlines() == [
+        f"prepare switchboard --transcript-dir {tmp_path}/swb_ms98 {tmp_path}/LDC97S62 {exp}/lhotse",
+        f"prepare fisher-english /corpora/fisher {exp}/lhotse"]
+    # both manifests (the same file here) are read: twice the sentences of one
+    check(run_recipe("swbd", "--lm-text", sups, "--exp", tmp_path / "one", "--stop-stage", 0))
+    count = lambda d: sum(len((d / "data" / f).read_text().splitlines()) for f in ("train.txt", "dev.txt"))  # noqa: E731
+    assert count(exp) == 2 * count(tmp_path / "one")
 
 
 @pytest.mark.slow
