@@ -8,7 +8,8 @@
 #
 # Variables read (the recipe's options): exp, unk, lms, lm_opts, lm_device, num_gpus, systems, quant_opts,
 # sens_opts, nas_opts, rescore_systems, lattice_systems, rescore_device, nbest, lm_weight, old_lm,
-# lattice_opts, min_lmwt, max_lmwt, word_ins_penalty, hyp_filter, score_opts.
+# lattice_opts, min_lmwt, max_lmwt, word_ins_penalty, hyp_filter, score_opts, subsets, table_opts; and the
+# recipe's function data_dir_of <set> (the Kaldi data dir of a test set).
 
 __lm_recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$__lm_recipe_dir/run_jobs.sh"
@@ -139,16 +140,17 @@ quantize_systems() {
 }
 
 quant_report() {
-  # quant_report <out.md>: #bit, dev PPL, size and compression of every float LM and system
+  # quant_report <out.md> <out.json>: #bit, dev PPL, size and compression of every float LM and system
+  # (the JSON rows are results-table's --report)
   local models=() s
   for s in $(all_systems); do models+=("$(lm_dir "$s")"); done
   run_job "$train_cmd" "quant-report" "$exp/log/quant_report.log" kaldi-mpq quant-report \
-    --text "$exp/data/dev.txt" --markdown "${models[@]}"
+    --text "$exp/data/dev.txt" --markdown --json "$2" "${models[@]}"
   sed -n '/^|/p' "$exp/log/quant_report.log" > "$1"
 }
 
-link_first_pass() {
-  # link_first_pass <decode-dir> <dir>: <dir> holds links to the first pass's lattices, so scoring it writes
+link_decode_dir() {
+  # link_decode_dir <decode-dir> <dir>: <dir> holds links to the decode dir's lattices, so scoring it writes
   # under $exp and not into the Kaldi decode dir
   local in=$1 out=$2 f
   [ -f "$out/.done" ] && return
@@ -164,7 +166,7 @@ rescore_set() {
   local in=$1 root=$2 words=$3 s launcher=$decode_cmd
   [ "$rescore_device" = cpu ] || launcher=$cuda_cmd
   need "$in/num_jobs" "$old_lm"
-  link_first_pass "$in" "$root/first_pass"
+  link_decode_dir "$in" "$root/first_pass"
   for s in ${rescore_systems:-$(all_systems)}; do
     if [ ! -f "$root/${s}_nbest/.done" ]; then
       "$__lm_recipe_dir/lmrescore_nbest.sh" --cmd "$launcher" --old-lm "$old_lm" --n "$nbest" --weight "$lm_weight" \
@@ -250,4 +252,88 @@ collect_results() {
     done
   } > "$out.tmp"
   mv "$out.tmp" "$out"
+}
+
+subset_text() {
+  # subset_text <data-dir> <exclude-prefix> <out>: the data dir's text without the utterances whose file
+  # name starts with the prefix (the swbd/callhm split of Kaldi's score_sclite.sh, grep -v '^en_' on the
+  # STM and CTM); the file names from segments and reco2file_and_channel, else the utterance ids
+  local src=$1 prefix=$2 out=$3
+  if [ -f "$src/segments" ] && [ -f "$src/reco2file_and_channel" ]; then
+    awk -v p="$prefix" 'FILENAME == ARGV[1] { file[$1] = $2; next }
+                        FILENAME == ARGV[2] { reco[$1] = $2; next }
+                        index(file[reco[$1]], p) != 1' "$src/reco2file_and_channel" "$src/segments" "$src/text" > "$out"
+  else
+    awk -v p="$prefix" 'index($1, p) != 1' "$src/text" > "$out"
+  fi
+}
+
+score_table_set() {
+  # score_table_set <table-set>: every decode dir of its test set scored with compute-wer (local/score_kaldi.sh:
+  # wer_LMWT_WIP, scoring_kaldi/) under $exp/table/<table-set>/, on the set's text or, for a subset named in
+  # $subsets (table-set:test-set:excluded-file-prefix), its part; the input of kaldi-mpq results-table
+  local tset=$1 src=$1 prefix= spec d dir nj out=$exp/table/$1
+  for spec in $subsets; do
+    if [ "${spec%%:*}" = "$tset" ]; then src=${spec#*:} prefix=${src#*:} src=${src%%:*}; fi
+  done
+  [ -d "$exp/decode/$src" ] || die "table set $tset: no decode dirs in $exp/decode/$src (run stage 5 on $src)"
+  if [ ! -f "$out/data/.done" ]; then
+    need "$(data_dir_of "$src")/text"
+    mkdir -p "$out/data"
+    if [ -n "$prefix" ]; then subset_text "$(data_dir_of "$src")" "$prefix" "$out/data/text"
+    else cp "$(data_dir_of "$src")/text" "$out/data/text"; fi
+    touch "$out/data/.done"
+  fi
+  for d in "$exp/decode/$src"/*/; do
+    d=${d%/} dir=$out/$(basename "${d%/}")
+    [ -f "$dir/scoring_kaldi/.done" ] && continue
+    if [ -z "$prefix" ]; then
+      link_decode_dir "$d" "$dir"
+    elif [ ! -f "$dir/.done" ]; then
+      # compute-wer scores every hypothesis, so a subset needs its own lattices (Kaldi's lattice-copy --include)
+      nj=$(cat "$d/num_jobs")
+      mkdir -p "$dir/log"
+      local cmd=$decode_cmd
+      run_jobs "$nj" "$dir/log/copy.JOB.log" kaldi-mpq lattice-copy --include "$out/data/text" "ark:$d/lat.JOB.gz" \
+        "ark:|gzip -c > $dir/lat.JOB.gz" || die "copying the $tset lattices of $d failed; see $dir/log/copy.*.log"
+      echo "$nj" > "$dir/num_jobs"
+      touch "$dir/.done"
+    fi
+    "$__lm_recipe_dir/score_kaldi.sh" --cmd "$decode_cmd" --min-lmwt "$min_lmwt" --max-lmwt "$max_lmwt" \
+      --word-ins-penalty "$word_ins_penalty" --hyp-filter "$hyp_filter" --ref-filter "$hyp_filter" \
+      "$out/data" "$exp/lang/words.txt" "$dir" > /dev/null || die "scoring $dir failed; see $dir/scoring_kaldi/log/score.log"
+    touch "$dir/scoring_kaldi/.done"
+  done
+}
+
+__condition() {
+  # __condition <system> <mode> <table-set>: the system's decode-dir pattern in a mode, or - if not run
+  if [ -d "$exp/table/$3/$1_$2" ]; then echo "$exp/table/{set}/$1_$2"; else echo -; fi
+}
+
+results_table() {
+  # results_table <out-prefix> <title> <tune-set> <table-set...>: kaldi-mpq results-table over the first
+  # pass (baseline), the float LMs and the systems (each marked against its float LM), n-best and lattice
+  # conditions, LMWT/WIP tuned on <tune-set> (default: the first table set) -> <out-prefix>.md, .txt, .json
+  local out=$1 title=$2 tune=$3 first=$4 s lm method sets
+  shift 3
+  for s in "$@"; do score_table_set "$s"; done
+  sets=$(echo "$*" | tr ' ' ,)
+  mkdir -p "$exp/table"
+  {
+    printf 'id\tlm\tmethod\tbits\tmodel\tparent\tnbest\tlattice\n'
+    printf 'first_pass\tn-gram\t-\t-\t-\t-\t%s\t%s\n' "$exp/table/{set}/first_pass" "$exp/table/{set}/first_pass"
+    for s in $(float_lm_names); do
+      printf '%s\t%s\tfp32\t32\t%s\t-\t%s\t%s\n' "$s" "$s" "$exp/lm/$s" "$(__condition "$s" nbest "$first")" \
+        "$(__condition "$s" lattice "$first")"
+    done
+    while read -r s lm method _; do
+      printf '%s\t%s\t%s\t-\t%s\t%s\t%s\t%s\n' "$s" "$lm" "$method" "$exp/quant/$s" "$lm" \
+        "$(__condition "$s" nbest "$first")" "$(__condition "$s" lattice "$first")"
+    done < <(system_lines)
+  } > "$out.systems.tsv"
+  # shellcheck disable=SC2086
+  run_job "$decode_cmd" "results-table $title" "$exp/table/log/$(basename "$out").log" kaldi-mpq results-table \
+    --systems "$out.systems.tsv" --sets "$sets" ${tune:+--tune-set "$tune"} --report "$exp/QUANT.json" \
+    --title "$title" --markdown "$out.md" --text "$out.txt" --json "$out.json" $table_opts
 }

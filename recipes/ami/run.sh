@@ -9,7 +9,7 @@
 #   stage 1  vocabulary      $lang/words.txt (the decoding vocabulary) -> $exp/lang/words.txt
 #   stage 2  train LMs       $lms (name:preset) on $cuda_cmd (--num-gpus N: torchrun) -> $exp/lm/<name>
 #   stage 3  quantize        every system of $systems (conf/systems.conf) -> $exp/quant/<system>
-#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md
+#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md, QUANT.json
 #   stage 5  rescore         per mic and test set: 20-best and lattice rescoring of the decode dir, the
 #                            first-pass 3-gram ($old_lm: ARPA, G.fst or G.carpa) removed and interpolated
 #                            0.5/0.5 -> $exp/decode/<mic>_<set>/{first_pass,<system>_nbest,<system>_lattice}
@@ -17,7 +17,10 @@
 #                            --overlap-spk speakers (as Kaldi's score_asclite.sh) -> <dir>/score_*, best_wer
 #   stage 7  significance    MAPSSWE: each quantized system against its float LM, each float LM against
 #                            the first pass -> $exp/significance/<mic>_<set>/
-#   stage 8  RESULTS         $exp/RESULTS.txt: every best WER and significance result
+#   stage 8  RESULTS         the papers' Tables V/VI (kaldi-mpq results-table), one per mic: dev and eval WERs
+#                            (compute-wer with the AMI filters, LMWT/WIP tuned on dev), MAPSSWE marks, PPL,
+#                            size -> $exp/RESULTS_<mic>.{md,txt,json}; and $exp/RESULTS_sclite.txt: every
+#                            sclite/asclite best WER (stage 6) and significance result (stage 7)
 #
 # Not supported: asclite's overlap scoring needs SCTK (apt-get install sctk, or Kaldi's tools/sctk on the
 # PATH); without it sdm/mdm are scored by the built-in scorer without overlap (said in the scoring log).
@@ -75,6 +78,10 @@ hyp_filter=ami
 asclite=true                    # sdm/mdm: asclite overlap scoring (ihm: never)
 overlap_spk=4
 score_opts=""                   # extra local/score_sclite.sh options
+# results tables (stage 8)
+tune_set=dev                    # test set LMWT/WIP are tuned on, per mic
+subsets=""                      # none in AMI (see recipes/swbd)
+table_opts=""                   # extra results-table options, e.g. "--plot-dir exp/plots"
 # ------------------------------------------------------------------------------------------------------
 
 help_message="Usage: $0 [--kaldi-dir DIR] [--stage N] [--stop-stage N] [--config conf/quick.conf] [--<option> V]
@@ -89,6 +96,7 @@ set -euo pipefail
 
 kpath() { case $1 in /*) echo "$1" ;; *) echo "$kaldi_dir/$1" ;; esac; }
 mic_set_path() { local p=${1//MIC/$2}; kpath "${p//SET/$3}"; }
+data_dir_of() { mic_set_path "$data_dir_pattern" "${1%%_*}" "${1#*_}"; }  # ihm_dev -> data/ihm/dev_hires
 all_sets() { local m s; for m in $mics; do for s in $test_sets; do echo "${m}_$s"; done; done; }
 
 command -v kaldi-mpq > /dev/null || die "kaldi-mpq not found: run 'bash local/install.sh' in the repository root"
@@ -133,7 +141,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: LM report on the dev text -> $exp/QUANT.md"
-  quant_report "$exp/QUANT.md"
+  quant_report "$exp/QUANT.md" "$exp/QUANT.json"
   cat "$exp/QUANT.md"
 fi
 
@@ -171,8 +179,15 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "Stage 8: results -> $exp/RESULTS.txt"
+  for mic in $mics; do
+    log "Stage 8: results table of $mic -> $exp/RESULTS_$mic.{md,txt}"
+    tune=
+    [[ " $test_sets " == *" $tune_set "* ]] && tune=${mic}_$tune_set
+    # shellcheck disable=SC2046
+    results_table "$exp/RESULTS_$mic" "AMI $mic" "$tune" $(for set in $test_sets; do echo "${mic}_$set"; done)
+    cat "$exp/RESULTS_$mic.txt"
+  done
+  log "Stage 8: scoring summaries -> $exp/RESULTS_sclite.txt"
   # shellcheck disable=SC2046
-  collect_results "$exp/RESULTS.txt" $(all_sets)
-  cat "$exp/RESULTS.txt"
+  collect_results "$exp/RESULTS_sclite.txt" $(all_sets)
 fi

@@ -8,7 +8,7 @@
 #   stage 1  vocabulary      $lang/words.txt (the decoding vocabulary) -> $exp/lang/words.txt
 #   stage 2  train LMs       $lms (name:preset) on $cuda_cmd (--num-gpus N: torchrun) -> $exp/lm/<name>
 #   stage 3  quantize        every system of $systems (conf/systems.conf) -> $exp/quant/<system>
-#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md
+#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md, QUANT.json
 #   stage 5  rescore         per test set: 20-best and lattice rescoring of the decode dir, the first-pass
 #                            4-gram ($old_lm: ARPA, G.fst or G.carpa) removed and interpolated 0.5/0.5
 #                            -> $exp/decode/<set>/{first_pass,<system>_nbest,<system>_lattice}
@@ -16,7 +16,10 @@
 #                            eval2000 swbd/callhm and rt03 swbd/fsh subsets -> <dir>/score_*, scoring/best_wer
 #   stage 7  significance    MAPSSWE: each quantized system against its float LM, each float LM against
 #                            the first pass -> $exp/significance/<set>/
-#   stage 8  RESULTS         $exp/RESULTS.txt: every best WER and significance result
+#   stage 8  RESULTS         the papers' Tables III/IV (kaldi-mpq results-table): eval2000 swbd/callhm and rt03
+#                            WERs (compute-wer with the swbd filters, LMWT/WIP tuned on $tune_set), MAPSSWE
+#                            marks, PPL, size -> $exp/RESULTS.{md,txt,json}; and $exp/RESULTS_sclite.txt: every
+#                            hubscr.pl best WER (stage 6) and significance result (stage 7)
 #
 # Usage (from this directory; Kaldi paths are relative to --kaldi-dir unless absolute):
 #   ./run.sh --kaldi-dir ~/kaldi/egs/swbd/s5c                      # everything, Kaldi's default names
@@ -67,6 +70,12 @@ max_lmwt=20
 word_ins_penalty=0.0,0.5,1.0
 hyp_filter=swbd
 score_opts=""                   # extra local/score_sclite.sh options
+# results table (stage 8)
+table_sets="eval2000_swbd eval2000_callhm rt03"       # test sets or subsets (below) of the table, in order
+tune_set=                       # set LMWT/WIP are tuned on (default: the first table set; e.g. rt02)
+subsets="eval2000_swbd:eval2000:en_ eval2000_callhm:eval2000:sw_ rt03_swbd:rt03:fsh_ rt03_fsh:rt03:sw_"
+                                # name:test-set:file-prefix left out (score_sclite.sh's grep -v)
+table_opts=""                   # extra results-table options, e.g. "--plot-dir exp/plots"
 # ------------------------------------------------------------------------------------------------------
 
 help_message="Usage: $0 [--kaldi-dir DIR] [--stage N] [--stop-stage N] [--config conf/quick.conf] [--<option> V]
@@ -81,6 +90,7 @@ set -euo pipefail
 
 kpath() { case $1 in /*) echo "$1" ;; *) echo "$kaldi_dir/$1" ;; esac; }
 set_path() { kpath "${1//SET/$2}"; }
+data_dir_of() { set_path "$data_dir_pattern" "$1"; }
 
 command -v kaldi-mpq > /dev/null || die "kaldi-mpq not found: run 'bash local/install.sh' in the repository root"
 mkdir -p "$exp"
@@ -122,7 +132,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: LM report on the dev text -> $exp/QUANT.md"
-  quant_report "$exp/QUANT.md"
+  quant_report "$exp/QUANT.md" "$exp/QUANT.json"
   cat "$exp/QUANT.md"
 fi
 
@@ -150,8 +160,10 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "Stage 8: results -> $exp/RESULTS.txt"
+  log "Stage 8: results table ($table_sets) -> $exp/RESULTS.{md,txt}; scoring summaries -> $exp/RESULTS_sclite.txt"
   # shellcheck disable=SC2086
-  collect_results "$exp/RESULTS.txt" $test_sets
+  results_table "$exp/RESULTS" "Switchboard" "$tune_set" $table_sets
+  # shellcheck disable=SC2086
+  collect_results "$exp/RESULTS_sclite.txt" $test_sets
   cat "$exp/RESULTS.txt"
 fi

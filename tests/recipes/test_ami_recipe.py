@@ -1,6 +1,8 @@
 """recipes/ami on an egs/ami/s5b-like stand-in: every stage in quick mode (ihm with sclite/hubscr, sdm1 with
 asclite's overlap scoring), and the LM text from lhotse manifests."""
 
+import json
+
 import pytest
 
 from tests.recipes.conftest import best_wers, check, fake_lhotse, run_recipe
@@ -19,7 +21,10 @@ def test_quick_end_to_end(shared_root, tmp_path):
                      "--rescore-systems", "lstm lstm_ptq4", "--lattice-systems", "lstm", "--min-lmwt", 10, "--max-lmwt", 10))
     assert (exp / "data" / "dev.txt").read_text().splitlines()[0] == \
         (kaldi / "data" / "ihm" / "dev" / "text").read_text().splitlines()[0].split(maxsplit=1)[1]
-    wers = best_wers(exp / "RESULTS.txt")
+    for mic in ("ihm", "sdm1"):  # Tables V/VI: one per mic
+        table = json.loads((exp / f"RESULTS_{mic}.json").read_text())
+        assert table["sets"] == [f"{mic}_dev"] and [r["id"] for r in table["rows"]] == ["first_pass", "lstm", "lstm_ptq4"]
+    wers = best_wers(exp / "RESULTS_sclite.txt")
     for s in ("ihm_dev", "sdm1_dev"):
         assert set(wers[s]) == {f"{d}: all" for d in ("first_pass", "lstm_nbest", "lstm_ptq4_nbest", "lstm_lattice")}
         assert all(0 < w < 20 for w in wers[s].values()), wers
@@ -61,5 +66,7 @@ def test_every_method_on_ihm_and_sdm(shared_root, tmp_path):
     ami_standin(kaldi, shared_root, mics=("ihm", "sdm1"), sets=("dev", "eval"))
     exp = tmp_path / "exp"
     check(run_recipe("ami", *QUICK, "--kaldi-dir", kaldi, "--exp", exp, "--mics", "ihm sdm1"))
-    assert set(best_wers(exp / "RESULTS.txt")) == {"ihm_dev", "ihm_eval", "sdm1_dev", "sdm1_eval"}
+    assert set(best_wers(exp / "RESULTS_sclite.txt")) == {"ihm_dev", "ihm_eval", "sdm1_dev", "sdm1_eval"}
+    table = json.loads((exp / "RESULTS_sdm1.json").read_text())
+    assert table["sets"] == ["sdm1_dev", "sdm1_eval"] and table["tune_set"] == "sdm1_dev"
     assert (exp / "quant" / "lstm_nas" / ".done").exists() and (exp / "quant" / "lstm_hessian" / ".done").exists()

@@ -1,6 +1,8 @@
 """recipes/swbd on an egs/swbd/s5c-like stand-in: every stage in quick mode, resuming, failing jobs, and
 the launchers and GPU requests of the jobs."""
 
+import json
+
 import pytest
 
 from tests.recipes.conftest import best_wers, check, fake_lhotse, run_recipe
@@ -17,9 +19,23 @@ def test_quick_end_to_end_and_resume(shared_root, tmp_path):
     exp = tmp_path / "exp"
     opts = (*QUICK, "--kaldi-dir", kaldi, "--exp", exp, "--lms", "lstm:lstm_tiny", "--systems", tmp_path / "systems.conf",
             "--test-sets", "eval2000", "--rescore-systems", "lstm lstm_ptq4", "--lattice-systems", "lstm",
-            "--min-lmwt", 10, "--max-lmwt", 10)
-    check(run_recipe("swbd", *opts))
-    wers = best_wers(exp / "RESULTS.txt")["eval2000"]
+            "--min-lmwt", 10, "--max-lmwt", 10, "--table-sets", "eval2000_swbd eval2000_callhm")
+    out = check(run_recipe("swbd", *opts))
+    # the results table (Tables III/IV layout): the subsets as sets, rows marked against the first pass and
+    # the quantized LM against its float LM
+    table = json.loads((exp / "RESULTS.json").read_text())
+    assert table["sets"] == ["eval2000_swbd", "eval2000_callhm"] and table["conditions"] == ["nbest", "lattice"]
+    rows = {r["id"]: r for r in table["rows"]}
+    assert list(rows) == ["first_pass", "lstm", "lstm_ptq4"] and rows["lstm_ptq4"]["parent"] == "lstm"
+    assert rows["lstm_ptq4"]["size_mb"] < rows["lstm"]["size_mb"] and "lattice" not in rows["lstm_ptq4"]["results"]
+    cells = rows["lstm"]["results"]["nbest"]
+    assert "vs_baseline" in cells["eval2000_callhm"]
+    assert "vs_parent" in rows["lstm_ptq4"]["results"]["nbest"]["eval2000_callhm"]
+    ref_words = len((kaldi / "data" / "eval2000_hires" / "text").read_text().split()) - len(
+        (kaldi / "data" / "eval2000_hires" / "text").read_text().splitlines())
+    assert cells["eval2000_swbd"]["words"] + cells["eval2000_callhm"]["words"] == ref_words
+    assert "eval2000_swbd WER" in out.stdout
+    wers = best_wers(exp / "RESULTS_sclite.txt")["eval2000"]
     for d in ("first_pass", "lstm_nbest", "lstm_ptq4_nbest", "lstm_lattice"):
         for part in ("all", "swbd", "callhm"):
             assert 0 < wers[f"{d}: {part}"] < 20, (d, part, wers)
@@ -42,7 +58,7 @@ def test_quick_end_to_end_and_resume(shared_root, tmp_path):
     out = check(run_recipe("swbd", *opts, "--stage", 6))
     assert "Stage 5" not in out.stdout and "Stage 6" in out.stdout
     assert kept.stat().st_mtime_ns == before and (redo / "best_wer").exists()
-    assert best_wers(exp / "RESULTS.txt")["eval2000"] == wers
+    assert best_wers(exp / "RESULTS_sclite.txt")["eval2000"] == wers
 
 
 def test_a_failing_job_stops_the_recipe_naming_it(shared_root, tmp_path):
@@ -121,6 +137,7 @@ def test_every_method_and_two_test_sets(shared_root, tmp_path):
     for method in ("ptq", "admm", "bp", "gq", "bp+kl", "bp+hessian"):
         assert f"| {method} |" in quant, method
     assert (exp / "quant" / "lstm_nas" / ".done").exists()
-    wers = best_wers(exp / "RESULTS.txt")
+    assert json.loads((exp / "RESULTS.json").read_text())["sets"] == ["eval2000_swbd", "eval2000_callhm", "rt03"]
+    wers = best_wers(exp / "RESULTS_sclite.txt")
     assert {"first_pass: swbd", "first_pass: callhm", "lstm_admm2_nbest: all"} <= set(wers["eval2000"])
     assert {"first_pass: swbd", "first_pass: fsh", "transformer_nbest: all"} <= set(wers["rt03"])
