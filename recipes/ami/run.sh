@@ -29,7 +29,8 @@
 #   ./run.sh --kaldi-dir ~/kaldi/egs/ami/s5b                 # everything, Kaldi's default names
 #   ./run.sh --kaldi-dir ~/kaldi/egs/ami/s5b --mics ihm --stage 5
 #   ./run.sh --config conf/quick.conf ...                    # tiny LMs and settings (a smoke test)
-# A step whose output holds .done is skipped; delete it to redo the step. Jobs go through cmd.sh.
+# A step whose output holds .done is skipped; delete it to redo the step. Jobs go through cmd.sh; rescoring
+# runs one job per lat.JOB.gz of the decode dir (its num_jobs), as Kaldi's lmrescore scripts, so there is no --nj.
 
 # ---- configuration ----------------------------------------------------------------------------------
 stage=0

@@ -25,7 +25,8 @@
 #   ./run.sh --kaldi-dir ~/kaldi/egs/swbd/s5c                      # everything, Kaldi's default names
 #   ./run.sh --kaldi-dir ~/kaldi/egs/swbd/s5c --stage 5 --decode-dir-pattern exp/chain/tdnn7r_sp/decode_SET_sw1_fsh_fg
 #   ./run.sh --config conf/quick.conf ...                          # tiny LMs and settings (a smoke test)
-# A step whose output holds .done is skipped; delete it to redo the step. Jobs go through cmd.sh.
+# A step whose output holds .done is skipped; delete it to redo the step. Jobs go through cmd.sh; rescoring
+# runs one job per lat.JOB.gz of the decode dir (its num_jobs), as Kaldi's lmrescore scripts, so there is no --nj.
 
 # ---- configuration ----------------------------------------------------------------------------------
 stage=0
