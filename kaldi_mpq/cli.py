@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compute-wer": ("compute_wer", "WER of a hypothesis text against a reference (like Kaldi's)"),
     "score": ("score", "score a decode dir: LMWT x WIP sweep, best_wer, sclite"),
     "significance": ("significance", "MAPSSWE test between two systems"),
+    "results-table": ("results_table", "one row per system: PPL, dev-tuned WERs, MAPSSWE marks, size (paper tables)"),
 }
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(filename)s:%(lineno)d] %(message)s"

@@ -28,6 +28,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"nbest": ("kaldi_mpq.nbest",),
      "lattice rescoring": ("kaldi_mpq.rescoring.lattice_rescore", "kaldi_mpq.rescoring.rescore_dir")},
     {"scoring": ("kaldi_mpq.scoring",)},
+    {"report": ("kaldi_mpq.report",)},  # tables of whole experiments: quant reports + scored decode dirs
     {"testing": ("kaldi_mpq.testing",)},
     {"commands": ("kaldi_mpq.bin", "kaldi_mpq.cli", "kaldi_mpq.__main__")},
 ]

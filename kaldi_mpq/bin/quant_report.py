@@ -4,6 +4,7 @@ Usage:
     kaldi-mpq quant-report --text ptb.test.txt exp/lstm exp/lstm_admm8 exp/lstm_admm4 exp/lstm_admm2
     kaldi-mpq quant-report --text ptb.test.txt --markdown --runtime float exp/lstm exp/lstm_*bit
     kaldi-mpq quant-report --text ptb.test.txt --plot exp/size_ppl.png exp/lstm exp/lstm_*   # + size vs PPL plot
+    kaldi-mpq quant-report --text dev.txt --json exp/report.json exp/lstm exp/lstm_*   # + rows for results-table
 
 The first float checkpoint listed is the reference for the compression ratio; ``size/ideal`` is the
 packed file size over bits x params / 8 + scales + fp32 weights (<= 1.01 expected).
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "series per method (mixed plans as method+metric, e.g. bp+kl)")
     parser.add_argument("--paper-table", action="store_true",
                         help="also print the table in the layout of paper 2's Table 2 (#bit, PPL, MB, ratio, ms/word)")
+    parser.add_argument("--json", help="also write the rows as JSON here (a list of objects: path as given, "
+                        "then the table's fields), the input of kaldi-mpq results-table")
     parser.add_argument("--plot-bits", help="also write a bits-per-cluster plot of every packed model into this "
                         "directory (<name>.png)")
 
@@ -50,6 +53,10 @@ def main(args: argparse.Namespace) -> int:
 
         for path in plot_bits_of(args.lms, args.plot_bits):
             print(f"wrote {path}")
+    if args.json:
+        from kaldi_mpq.quant.pipeline import write_report_json
+
+        write_report_json(rows, args.lms, args.json)
     if args.plot:
         plot_size_vs_ppl(rows, args.plot)
     return 0

@@ -235,6 +235,21 @@ def _plan_metric(packed_dir: Path) -> Optional[str]:
     return meta.get("metric")
 
 
+def write_report_json(rows: Sequence[ReportRow], lm_dirs: Sequence[Pathlike], path: Pathlike) -> None:
+    """Write ``rows`` (from :func:`report_rows` on ``lm_dirs``, in order) as a JSON list, atomically: each
+    row's fields plus ``path``, the directory as given, so a later step can match rows to its models."""
+    import json
+
+    from kaldi_mpq.fileio import atomic_write
+
+    if len(rows) != len(lm_dirs):
+        raise ValueError(f"write_report_json: {len(rows)} rows for {len(lm_dirs)} directories")
+    data = [{"path": str(d), **dataclasses.asdict(r)} for r, d in zip(rows, lm_dirs)]
+    with atomic_write(path) as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+
+
 def format_paper_table(rows: Sequence[ReportRow]) -> str:
     """The rows as paper 2's Table 2 (markdown): ID, precision / method, #bit, PPL, model size (MB),
     compression ratio, and the evaluation time per word."""

@@ -27,7 +27,8 @@ def pyplot():
     return plt
 
 
-def _save(fig, path: Pathlike) -> None:
+def save_figure(fig, path: Pathlike) -> None:
+    """Save a figure atomically in the format of the path's suffix (png by default) and close it."""
     plt = pyplot()
     fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
     with atomic_write(path, "wb") as f:
@@ -55,7 +56,7 @@ def plot_plan_bits(clusters: Sequence[str], bits: Sequence[int], sizes: Sequence
     ax.set_title(title or "bits per cluster")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "") -> None:
@@ -91,4 +92,4 @@ def plot_size_vs_ppl(rows: Sequence[ReportRow], path: Pathlike, title: str = "")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8 if len(families) > 1 else None)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -49,3 +49,15 @@ def test_lattice_copy_skip_bad_and_failure(tmp_path, capsys):
     assert cli.main(["lattice-copy", "--write-compact=false", f"ark:{tmp_path / 'o.ark'}",
                      f"ark,t:{tmp_path / 'l.txt'}"]) == 0
     assert "\t5\t" in (tmp_path / "l.txt").read_text()
+
+
+def test_lattice_copy_include_exclude(tmp_path):
+    """Kaldi's --include / --exclude: the first field of each line names an utterance (a text file works)."""
+    _ark(tmp_path)
+    (tmp_path / "list").write_text("utt2 some words\n\nutt0\nutt9 absent\n")
+    for opt, keys in (("--include", ["utt0", "utt2"]), ("--exclude", ["utt1"])):
+        assert cli.main(["lattice-copy", f"{opt}={tmp_path / 'list'}", f"ark:{tmp_path / 'in.ark'}",
+                         f"ark:{tmp_path / 'o.ark'}"]) == 0
+        assert [x.key for x in read_lattices(f"ark:{tmp_path / 'o.ark'}")] == keys
+    assert cli.main(["lattice-copy", f"--include={tmp_path / 'nothing'}", f"ark:{tmp_path / 'in.ark'}",
+                     f"ark:{tmp_path / 'o.ark'}"]) != 0

@@ -1,6 +1,8 @@
 """The mixed-precision commands end to end on a tiny LM: sensitivity -> allocate -> quantize --plan
 --init-from -> quant-report with the paper-style table and both plots."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -52,8 +54,13 @@ def test_sensitivity_allocate_quantize_report(lm_dir, capsys):
     assert cfg["quant"]["average_bits"] <= 2
     capsys.readouterr()
     assert main(["quant-report", "--text", txt, "--paper-table", "--timing-passes", "1",
-                 "--plot", str(t / "size_ppl.png"), "--plot-bits", str(t / "bits"), str(t / "fp"), str(t / "kl")]) == 0
+                 "--plot", str(t / "size_ppl.png"), "--plot-bits", str(t / "bits"), "--json", str(t / "report.json"),
+                 str(t / "fp"), str(t / "kl")]) == 0
     out = capsys.readouterr().out
+    rows = json.loads((t / "report.json").read_text())
+    assert [r["path"] for r in rows] == [str(t / "fp"), str(t / "kl")]
+    assert rows[0]["method"] == "fp32" and rows[1]["method"] == "bp+kl" and float(rows[1]["bits"]) <= 2
+    assert rows[1]["compression"] > 1 and rows[0]["ppl"] > 1
     assert "| ID | precision / method | #bit | PPL | model size (MB) | comp. ratio | ms/word |" in out
     assert "bp+kl" in out  # the mixed plan's series: method + metric
     assert (t / "size_ppl.png").stat().st_size > 0 and (t / "bits" / "kl.png").stat().st_size > 0
