@@ -9,7 +9,9 @@ EXTRAS = {
     "plot": ["matplotlib>=3.7"],  # quant-report --plot
     "lhotse": ["lhotse>=1.20", "urllib3"],  # lhotse manifests as text input (lhotse imports urllib3 undeclared)
     "mp": ["scipy>=1.10"],  # kaldi-mpq allocate --solver ilp (the exact DP needs nothing)
-    "bench": ["pyhessian>=0.1"],  # bench/hessian_speed.py: per-cluster traces with PyHessian, for comparison
+    "bench": ["pyhessian>=0.1"],
+    # recipes/ami_mini --regenerate-first-pass: pocketsphinx decoding (flite and sox come from the OS)
+    "first-pass": ["pocketsphinx>=5.0"],  # bench/hessian_speed.py: per-cluster traces with PyHessian, for comparison
 }
 # kaldifst: the OpenFst parity tests
 EXTRAS["test"] = ["pytest>=7", "hypothesis>=6", "kaldifst>=1.7", *EXTRAS["plot"], *EXTRAS["lhotse"], *EXTRAS["mp"]]

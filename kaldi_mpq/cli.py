@@ -21,6 +21,7 @@ from kaldi_mpq.errors import KaldiMpqError
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-text": ("prepare_text", "normalise corpus text (Kaldi text, lhotse, raw transcripts) to one sentence per line"),
     "make-vocab": ("make_vocab", "build a Kaldi words.txt from training text"),
+    "train-ngram": ("train_ngram", "train a back-off Kneser-Ney n-gram LM (ARPA) on text"),
     "train-lm": ("train_lm", "train an LSTM or Transformer LM"),
     "eval-lm": ("eval_lm", "perplexity, OOV rate and speed of an LM on text"),
     "quantize": ("quantize", "quantize an LM (admm | bp | gq | ptq) to a packed low-bit model"),
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "allocate": ("allocate", "choose bits per cluster: least summed sensitivity within a size budget"),
     "nas": ("nas", "search a mixed-precision plan with MP-NAS over uniform prototypes"),
     "quant-report": ("quant_report", "table of #bit, PPL, size and speed for a set of LMs"),
+    "slf-to-lattice": ("slf_to_lattice", "convert HTK SLF lattices (e.g. pocketsphinx's) to a Kaldi lattice archive"),
     "lattice-copy": ("lattice_copy", "copy lattices between archive formats (like Kaldi's lattice-copy)"),
     "lattice-best-path": ("lattice_best_path", "1-best word sequences of lattices (like Kaldi's)"),
     "lattice-to-nbest": ("lattice_to_nbest", "n-best word sequences of lattices (like Kaldi's)"),

@@ -361,3 +361,18 @@ def _build_output(ex: _Expansion) -> Optional[Lattice]:
         new_id[arcs[keep, 1]].astype(np.int32), lat.word[a_in], graph[keep], lat.acoustic_cost[a_in],
         ali_off, ali_dat, final_graph, final_ac, fali_off, fali_dat,
     )
+
+
+def replace_graph_costs(lattices: Sequence[Lattice], lm: LanguageModel, order: int, acwt: float = 0.1,
+                        beam: float = INF, max_arcs: int = 1_000_000) -> list[Optional[Lattice]]:
+    """Lattices whose graph costs are ``lm``'s costs alone: composition with an n-gram LM of ``order``.
+
+    This is what a first pass decoded with that LM leaves in a Kaldi lattice (the graph cost of every
+    path is its LM cost, ``</s>`` on the final weight), for lattices that come without LM scores (HTK
+    SLF from pocketsphinx). States are split by their last ``order - 1`` words, so with an n-gram of
+    at most ``order`` each path's cost is exact; ``beam`` (on graph + ``acwt`` * acoustic cost, as the
+    pruned composition) limits the expansion; inf keeps every path.
+    """
+    cfg = LatticeRescoreConfig(acwt=acwt, weight=1.0, interpolation="log-linear", max_ngram_order=order,
+                               beam=beam, max_arcs=max_arcs)
+    return rescore_lattices(lattices, lm, None, cfg)

@@ -1,4 +1,3 @@
-# How jobs run ($train_cmd, $decode_cmd, $cuda_cmd): on this machine by default; set queue=slurm or sge
-# (and slurm_opts / gpu_opts) here to use a cluster. See ../../local/cmd.sh.
-queue=${queue:-local}
+# How jobs run: see ../../local/cmd.sh (queue=local | slurm | sge; Kaldi's utils/*.pl when $KALDI_ROOT is set).
+queue=local
 . ../../local/cmd.sh

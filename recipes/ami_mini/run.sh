@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# AMI mini recipe: LSTM and Transformer LMs, their low-bit and mixed-precision quantized versions, n-best and
-# lattice rescoring of first-pass lattices, and a results table in the layout of paper 1's Tables V/VI.
+# AMI mini recipe: rescore real first-pass lattices of AMI sentences with LSTM and Transformer LMs, their
+# low-bit and mixed-precision quantized versions, and print a results table laid out as paper 1's Tables V/VI.
 #
-#   stage 0  data, lang, first-pass 3-gram and lattices   data/local/lm/{train,dev}.txt, data/lang/{words.txt,
-#            lm_3gram.arpa.gz}, data/{dev,eval}/, exp/first_pass/decode_{dev,eval}/
+# The first pass is committed in ../../data/ami_mini: AMI dev and eval sentences synthesised with flite
+# (several voices), decoded by pocketsphinx with a 3-gram trained on the AMI train meetings, as Kaldi
+# decode dirs whose graph costs are that 3-gram's costs (see ../../data/ami_mini/README).
+#
+#   stage 0  data and first pass   data/local/lm/{train,dev}.txt (normalised LM text of the train / dev
+#                                  meetings), data/lang/{words.txt,lm_3gram.arpa.gz} (the 3-gram rebuilt
+#                                  and checked against the committed checksum), data/{dev,eval},
+#                                  exp/first_pass/decode_{dev,eval} (copies of the committed first pass, or
+#                                  with --regenerate-first-pass true made anew by local/make_first_pass.sh)
 #   stage 1  train the LMs                exp/lm/{lstm,transformer}           (conf/$lstm_config, ...)
 #   stage 2  quantize                     exp/quant/<lm>/{protos,sens}: 1/2/4/8-bit prototypes (the better
 #            of BP and ADMM per bit-width) with KL and Hessian sensitivities; exp/quant/<id> for every
@@ -20,12 +27,20 @@
 #   ./run.sh                      # everything (about 25 minutes on 2 CPU cores; see README.md)
 #   ./run.sh --quick              # tiny presets, 3000 training sentences, few systems: a few minutes
 #   ./run.sh --stage 3 --stop-stage 4 --nbest-weights "0.5"
+#   ./run.sh --stage 0 --stop-stage 0 --regenerate-first-pass true   # synthesise and decode again (needs
+#                                 # flite, sox, pocketsphinx: apt-get install -y flite sox;
+#                                 # pip install 'kaldi-mpq[first-pass]')
 # Every stage skips what is done (a .done file, or scoring_kaldi/best_wer) and says so; delete an output
 # directory to redo it. Jobs run through $train_cmd / $decode_cmd (cmd.sh), split as the decode dirs' num_jobs.
 
 # ---- configuration ----------------------------------------------------------------------------------
 stage=0
 stop_stage=100
+nj=2                              # jobs run at once on this machine (the lattices come in num_jobs parts)
+corpus=../../data/ami             # transcripts/<MEETING>.transcript.txt, lists/{train,dev,eval}.txt
+first_pass=../../data/ami_mini    # the committed first pass (lang/words.txt, {dev,eval}, decode_{dev,eval})
+regenerate_first_pass=false       # true: run local/make_first_pass.sh instead of copying $first_pass
+first_pass_config=conf/first_pass.conf
 quick=false                   # --quick: conf/quick.conf first (tiny presets, fewer systems, smaller n)
 lstm_config=conf/lstm.yaml    # LM presets (train-lm --config)
 transformer_config=conf/transformer.yaml
@@ -46,7 +61,7 @@ report_lines=0                # quant-report (PPL, ms/word) on the first N sente
 report_passes=2               # quant-report timing passes (the fastest counts)
 # ------------------------------------------------------------------------------------------------------
 
-help_message="Usage: $0 [--quick] [--stage N] [--stop-stage N] [--<option> VALUE] (see the header of $0)"
+help_message="Usage: $0 [--quick] [--stage N] [--stop-stage N] [--regenerate-first-pass true|false] [--<option> VALUE] (see the header of $0)"
 
 args=()
 for a in "$@"; do
@@ -70,8 +85,62 @@ log() {
 }
 
 if ! command -v kaldi-mpq >/dev/null; then
-  log "kaldi-mpq not found: run 'bash local/install.sh' in the repository root"
+  log "kaldi-mpq not found: run 'bash local/install.sh' in the repository root, then activate .venv"
   exit 1
+fi
+
+# the vocabulary and first-pass LM settings of local/make_first_pass.sh (read, not sourced: its other
+# variables, such as nj and acwt, are the first pass's, not this script's)
+read -r vocab_min_count lm_order first_pass_unk < <(. $first_pass_config; echo "$vocab_min_count $lm_order $unk")
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: LM text, lang dir with the first-pass 3-gram, data dirs and first-pass lattices"
+  if [ -f data/.done ] && [ -f exp/first_pass/.done ]; then
+    log "data/.done and exp/first_pass/.done exist, skipping"
+  else
+    mkdir -p data/local/lm data/lang exp/first_pass/log
+    for part in train dev; do
+      kaldi-mpq prepare-text --format raw --normalize ami \
+        $(sed "s|.*|$corpus/transcripts/&.transcript.txt|" $corpus/lists/$part.txt) --out data/local/lm/$part.txt
+    done
+    if $regenerate_first_pass; then
+      src=exp/first_pass/new
+      log "Regenerating the first pass in $src (flite, sox, pocketsphinx)"
+      kaldi-mpq make-vocab --text data/local/lm/train.txt --min-count $vocab_min_count --unk "$first_pass_unk" \
+        --out $src/lang/words.txt
+    else
+      src=$first_pass
+    fi
+    cp $src/lang/words.txt data/lang/words.txt
+    cmd=$train_cmd
+    . ../../local/run_jobs.sh
+    run_jobs 1 exp/first_pass/log/train_ngram.log kaldi-mpq train-ngram --text data/local/lm/train.txt \
+      --order $lm_order --words data/lang/words.txt --unk "$first_pass_unk" --out data/lang/lm_3gram.arpa.gz
+    if $regenerate_first_pass; then
+      local/make_first_pass.sh --config $first_pass_config --cmd "$train_cmd" data/lang/words.txt \
+        data/lang/lm_3gram.arpa.gz $corpus/transcripts $corpus/lists $src
+      (cd data/lang && sha256sum lm_3gram.arpa.gz) > $src/lm_3gram.arpa.gz.sha256
+      log "New first pass in $src (commit it as $first_pass: copy lang, dev, eval, decode_*, lm_3gram.arpa.gz.sha256)"
+    else
+      [ -f $src/lm_3gram.arpa.gz.sha256 ] || { log "$src/lm_3gram.arpa.gz.sha256 is missing"; exit 1; }
+      expected=$(awk '{print $1}' $src/lm_3gram.arpa.gz.sha256)
+      actual=$(sha256sum data/lang/lm_3gram.arpa.gz | awk '{print $1}')
+      if [ "$actual" != "$expected" ]; then
+        log "data/lang/lm_3gram.arpa.gz (sha256 $actual) is not the 3-gram the committed lattices were decoded" \
+            "with ($expected, $src/lm_3gram.arpa.gz.sha256): their graph costs would not be this LM's and" \
+            "removing it in rescoring would be wrong. Check the kaldi-mpq and kaldingram versions, or" \
+            "run with --regenerate-first-pass true"
+        exit 1
+      fi
+    fi
+    for set in dev eval; do
+      rm -rf data/$set exp/first_pass/decode_$set
+      cp -r $src/$set data/$set
+      mkdir -p exp/first_pass/decode_$set
+      cp $src/decode_$set/num_jobs $src/decode_$set/lat.*.gz exp/first_pass/decode_$set/
+    done
+    touch data/.done exp/first_pass/.done
+  fi
 fi
 
 . ../../local/run_jobs.sh
@@ -86,15 +155,6 @@ lang=data/lang
 words=$lang/words.txt
 ngram=$lang/lm_3gram.arpa.gz
 sets="dev eval"
-
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: data, lang, first-pass lattices"
-  for f in data/local/lm/train.txt data/local/lm/dev.txt $words $ngram \
-           exp/first_pass/decode_dev/num_jobs exp/first_pass/decode_eval/num_jobs; do
-    [ -f $f ] || { log "missing $f (stage 0 output)"; exit 1; }
-  done
-  log "stage 0 outputs present"
-fi
 
 lmdata=exp/lm/data
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
@@ -211,7 +271,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
             log "$out/.done exists, skipping"
             continue
           fi
-          opts=(--cmd "$decode_cmd" --old-lm $ngram --weight $w --device cpu)
+          opts=(--cmd "$decode_cmd" --max-parallel $nj --old-lm $ngram --weight $w --device cpu)
           [ $mode = nbest ] && opts+=(--n $nbest)
           ../../local/lmrescore_$mode.sh "${opts[@]}" $model $words exp/first_pass/decode_$s $out < /dev/null \
             | grep -v '^\.\./\.\./local' || true
