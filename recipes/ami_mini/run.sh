@@ -53,7 +53,7 @@ nas_opts="--max-iters 1 --steps-per-iter 40"   # kaldi-mpq nas search budget
 sens_opts="--probes 20"       # kaldi-mpq sensitivity (KL and Hessian on one mini-batch of 32 sentences)
 valid_lines=2000              # validation sentences of LM training and quantization (dev.txt head; 0: all)
 nbest=20                      # n-best rescoring: hypotheses per utterance
-nbest_weights="0.5 0.3 0.7"   # neural LM weights; the first is the papers' equal-weight condition, all of
+nbest_weights="0.5 0.7"       # neural LM weights; the first is the papers' equal-weight condition, all of
                               # them together the dev-tuned one
 lattice_weights="0.5"         # the same for lattice rescoring
 min_lmwt=7 max_lmwt=17 word_ins_penalty=0.0,0.5,1.0
