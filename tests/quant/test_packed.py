@@ -140,6 +140,11 @@ def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
         _, out = _quantized_dir(tmp_path / str(width), (build_model(cfg, symbols), cfg), symbols, 8)
         assert isinstance(load_lm(out).module.rnn, nnqd.LSTM) == int8, width
         assert isinstance(load_packed(out, "int8").module.rnn, nnqd.LSTM)  # asked for: always
+        # state-by-state scoring (n-best prefix trees, lattices) starts from zero states of the int8 LSTM,
+        # which has no weight_hh_l0
+        lm = load_packed(out, "int8")
+        logp, _ = lm.advance(lm.initial_state(2), [4, 5])
+        assert np.isfinite(logp).all() and (logp < 0).all()
 
 
 @pytest.mark.parametrize("output_bits", [8, None], ids=["coded-output", "fp32-output"])
