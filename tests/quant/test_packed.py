@@ -123,6 +123,9 @@ def test_int8_runtime_covers_a_tied_output_layer(tmp_path, symbols, tie):
     ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
     got = lm.score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
+    # state-by-state scoring (n-best prefix trees, lattices) starts from empty states of int8 layers
+    logp, _ = lm.advance(lm.initial_state(2), [4, 5])
+    assert np.isfinite(logp).all() and (logp < 0).all()
     # the packed-in-memory runtime decodes a tied output layer from the embedding's codes
     packed = load_packed(out, "packed").score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, packed)) <= 1e-4
