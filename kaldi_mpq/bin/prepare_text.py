@@ -1,7 +1,7 @@
 """Normalise corpus text into LM text: one sentence per line (gzip'd if the name ends in .gz).
 
 Usage:
-    kaldi-mpq prepare-text --format raw --normalize ami data/ami/train/*.transcript.txt --out exp/data/train.txt
+    kaldi-mpq prepare-text --format raw --normalize ami data/ami/transcripts/ES2002a.transcript.txt --out lm/train.txt
     kaldi-mpq prepare-text data/train/text --out lm/train.txt.gz                     # Kaldi text: drops utt ids
     kaldi-mpq prepare-text supervisions_dev.jsonl.gz --normalize upper --out lm/dev.txt   # lhotse manifest
 """

@@ -78,8 +78,11 @@ class LstmLM(nn.Module):
     is_recurrent = True  # carries (h, c) across batches: see kaldi_mpq.lm.loss.is_recurrent
 
     def zero_state(self, batch_size: int) -> LstmState:
-        w = self.rnn.weight_hh_l0
-        z = w.new_zeros(self.num_layers, batch_size, self.hidden_dim)
+        w = getattr(self.rnn, "weight_hh_l0", None)  # absent when the int8 runtime swapped the LSTM in
+        if isinstance(w, torch.Tensor):
+            z = w.new_zeros(self.num_layers, batch_size, self.hidden_dim)
+        else:  # the dynamic int8 LSTM takes float32 states
+            z = torch.zeros(self.num_layers, batch_size, self.hidden_dim, device=self.logit_mask.device)
         return z, z.clone()
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -222,7 +222,9 @@ class TransformerLM(nn.Module):
         return self.logits(self.hidden_states(input_ids))
 
     def empty_state(self, batch_size: int) -> TransformerState:
-        w = self.output.bias
+        # any float parameter gives the device and dtype (on the int8 runtime, Linear layers have none and
+        # the output layer's bias is a method)
+        w = next(p for p in self.parameters() if p.is_floating_point())
         h = self.blocks[0].attn if len(self.blocks) else None
         heads, hd = (h.num_heads, h.head_dim) if h is not None else (1, self.d_model)
         empty = w.new_zeros(batch_size, heads, 0, hd)

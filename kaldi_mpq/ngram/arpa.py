@@ -256,24 +256,25 @@ class NgramLM(LanguageModel):
     # -- construction ------------------------------------------------------------------------------
     def _build(self, arpa: ArpaModel, index: dict[str, int]) -> None:
         n = arpa.order
+        # every n-gram as a tuple of indices, computed once (the loops below visit each several times)
+        ids_of = [[tuple(index[w] for w in ng) for ng in arpa.ngrams[k - 1]] for k in range(1, n + 1)]
         node_of: dict[tuple[int, ...], int] = {(): 0}
         for k in range(1, n):
-            for ng in arpa.ngrams[k - 1]:
-                node_of[tuple(index[w] for w in ng)] = len(node_of)
+            for ids in ids_of[k - 1]:
+                node_of[ids] = len(node_of)
         num = len(node_of)
         bow = np.zeros(num, dtype=np.float64)
         parent = np.zeros(num, dtype=np.int64)
         has_ext = np.zeros(num, dtype=bool)
         has_ext[0] = True
         for k in range(1, n):
-            for ng, (_, b) in arpa.ngrams[k - 1].items():
-                ids = tuple(index[w] for w in ng)
+            for ids, (_, b) in zip(ids_of[k - 1], arpa.ngrams[k - 1].values()):
                 i = node_of[ids]
                 bow[i] = b * LN10
                 parent[i] = self._longest_suffix_node(ids[1:], node_of)
         for k in range(2, n + 1):
-            for ng in arpa.ngrams[k - 1]:
-                h = node_of.get(tuple(index[w] for w in ng[:-1]))
+            for ids, ng in zip(ids_of[k - 1], arpa.ngrams[k - 1]):
+                h = node_of.get(ids[:-1])
                 if h is None:
                     raise ArpaFormatError(
                         f"{arpa.source}: the {k}-gram {' '.join(ng)!r} has no {k - 1}-gram history entry"
@@ -286,8 +287,7 @@ class NgramLM(LanguageModel):
                 state[i] = state[parent[i]]
         keys, logp, nxt = [], [], []
         for k in range(1, n + 1):
-            for ng, (p, _) in arpa.ngrams[k - 1].items():
-                ids = tuple(index[w] for w in ng)
+            for ids, (p, _) in zip(ids_of[k - 1], arpa.ngrams[k - 1].values()):
                 keys.append(node_of[ids[:-1]] * self._width + ids[-1])
                 logp.append(p * LN10)
                 nxt.append(state[node_of[ids]] if k < n else state[self._longest_suffix_node(ids[1:], node_of)])

@@ -123,6 +123,9 @@ def test_int8_runtime_covers_a_tied_output_layer(tmp_path, symbols, tie):
     ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
     got = lm.score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05
+    # state-by-state scoring (n-best prefix trees, lattices) starts from empty states of int8 layers
+    logp, _ = lm.advance(lm.initial_state(2), [4, 5])
+    assert np.isfinite(logp).all() and (logp < 0).all()
     # the packed-in-memory runtime decodes a tied output layer from the embedding's codes
     packed = load_packed(out, "packed").score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, packed)) <= 1e-4
@@ -140,6 +143,11 @@ def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
         _, out = _quantized_dir(tmp_path / str(width), (build_model(cfg, symbols), cfg), symbols, 8)
         assert isinstance(load_lm(out).module.rnn, nnqd.LSTM) == int8, width
         assert isinstance(load_packed(out, "int8").module.rnn, nnqd.LSTM)  # asked for: always
+        # state-by-state scoring (n-best prefix trees, lattices) starts from zero states of the int8 LSTM,
+        # which has no weight_hh_l0
+        lm = load_packed(out, "int8")
+        logp, _ = lm.advance(lm.initial_state(2), [4, 5])
+        assert np.isfinite(logp).all() and (logp < 0).all()
 
 
 @pytest.mark.parametrize("output_bits", [8, None], ids=["coded-output", "fp32-output"])
