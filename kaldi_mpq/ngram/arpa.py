@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -55,13 +56,16 @@ from typing import Sequence
 import numpy as np
 
 from kaldi_mpq.errors import ArpaFormatError
-from kaldi_mpq.fileio import Pathlike, open_text
+from kaldi_mpq.fileio import Pathlike, atomic_write, open_text
 from kaldi_mpq.lm.interface import LanguageModel
 from kaldi_mpq.text.symbols import BOS, EOS, SymbolTable
 
 logger = logging.getLogger(__name__)
 
 LN10 = math.log(10.0)
+
+# version of the tables NgramLM.save writes: bump it whenever _build's output changes meaning
+NGRAM_SAVE_VERSION = 1
 
 # oov_history rule -> what the log says about it
 OOV_HISTORY_RULES = {
@@ -229,14 +233,9 @@ class NgramLM(LanguageModel):
             unk_word = symbols.unk
         if unk_word is None and ("<unk>",) in arpa.ngrams[0]:
             unk_word = "<unk>"
-        if missing:
-            logger.warning(
-                "%s: %d words of %s are not in the ARPA; they score as %s and %s",
-                arpa.source, len(missing), symbols.source,
-                repr(unk_word) if unk_word else f"the rarest word (log10 p = {oov_log10(arpa)})",
-                OOV_HISTORY_RULES[oov_history],
-            )
         self.num_missing_words = len(missing)
+        self._missing_score = repr(unk_word) if unk_word else f"the rarest word (log10 p = {oov_log10(arpa)})"
+        self._warn_missing()
         self._oov_logp = oov_log10(arpa) * LN10
         # word id of the lattice -> index used in the n-gram keys (self._nothing: OOV)
         self._word_map = np.full(symbols.max_id + 1, self._nothing, dtype=np.int64)
@@ -252,6 +251,14 @@ class NgramLM(LanguageModel):
         self._build(arpa, index)
         logger.info("%s: %d-gram LM, %d states; words it lacks %s", arpa.source, self.order, self.num_states,
                     OOV_HISTORY_RULES[oov_history])
+
+    def _warn_missing(self) -> None:
+        if self.num_missing_words:
+            logger.warning(
+                "%s: %d words of %s are not in the ARPA; they score as %s and %s",
+                self.source, self.num_missing_words, self._symbols.source, self._missing_score,
+                OOV_HISTORY_RULES[self.oov_history],
+            )
 
     # -- construction ------------------------------------------------------------------------------
     def _build(self, arpa: ArpaModel, index: dict[str, int]) -> None:
@@ -298,9 +305,91 @@ class NgramLM(LanguageModel):
         self._next = np.asarray(nxt, dtype=np.int64)[order]
         self._bow = bow
         self._parent = parent
-        self._history = {v: k for k, v in node_of.items()}
+        # word indices of each node's history, -1 padded (node ids are node_of's insertion order)
+        histories = np.full((num, max(n - 1, 1)), -1, dtype=np.int64)
+        for i, ids in enumerate(node_of):
+            histories[i, : len(ids)] = ids
+        self._histories = histories
         bos = self.symbols.bos_id
         self._initial = int(state[node_of[(bos,)]])
+
+    # -- saved tables ------------------------------------------------------------------------------
+    # array name -> (dtype kind, number of dimensions) of everything _build and __init__ leave behind
+    _SAVED_ARRAYS = {
+        "keys": ("i", 1), "logp": ("f", 1), "next": ("i", 1), "bow": ("f", 1), "parent": ("i", 1),
+        "histories": ("i", 2), "word_map": ("i", 1), "restarts": ("b", 1),
+    }
+    _SAVED_SCALARS = {
+        "order": int, "nothing": int, "width": int, "initial": int, "num_missing_words": int,
+        "oov_logp": float, "oov_history": str, "missing_score": str, "source": str, "cache_key": str,
+    }
+
+    def save(self, path: Pathlike, cache_key: str = "") -> None:
+        """Write the built tables to an ``.npz`` (no pickle), atomically, so that :meth:`load` skips
+        re-reading the ARPA and rebuilding them; ``cache_key`` is stored for :meth:`load` to check."""
+        arrays = {name: getattr(self, f"_{name}") for name in self._SAVED_ARRAYS}
+        scalars = {
+            "order": self.order, "nothing": self._nothing, "width": self._width, "initial": self._initial,
+            "num_missing_words": self.num_missing_words, "oov_logp": self._oov_logp,
+            "oov_history": self.oov_history, "missing_score": self._missing_score, "source": self.source,
+            "cache_key": cache_key,
+        }
+        with atomic_write(path, "wb", encoding=None) as f:
+            np.savez(f, format_version=np.int64(NGRAM_SAVE_VERSION), **arrays,
+                     **{k: np.asarray(v) for k, v in scalars.items()})
+
+    @classmethod
+    def load(cls, path: Pathlike, symbols: SymbolTable, cache_key: str | None = None) -> "NgramLM":
+        """An LM saved by :meth:`save`, over ``symbols`` (the words.txt it was built with).
+
+        Raises:
+            ArpaFormatError: an unreadable, truncated or inconsistent file, one of another format
+                version, one built over another words.txt, or (when ``cache_key`` is given) one saved
+                under another key.
+        """
+        path = Path(path)
+
+        def bad(why: str) -> ArpaFormatError:
+            return ArpaFormatError(f"{path}: not a usable saved n-gram LM ({why})")
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {name: z[name] for name in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+            raise bad(f"{type(e).__name__}: {e}") from None
+        version = data.get("format_version")
+        if version is None or version.shape != () or int(version) != NGRAM_SAVE_VERSION:
+            raise bad(f"format version {None if version is None else version.tolist()}, "
+                      f"expected {NGRAM_SAVE_VERSION}")
+        lm = cls.__new__(cls)
+        for name, (kind, ndim) in cls._SAVED_ARRAYS.items():
+            a = data.get(name)
+            if a is None or a.dtype.kind != kind or a.ndim != ndim:
+                raise bad(f"array {name!r} missing or of the wrong type")
+            setattr(lm, f"_{name}", a)
+        values = {}
+        for name, typ in cls._SAVED_SCALARS.items():
+            a = data.get(name)
+            if a is None or a.shape != () or (a.dtype.kind == "U") != (typ is str):
+                raise bad(f"value {name!r} missing or of the wrong type")
+            values[name] = typ(a)
+        if cache_key is not None and values["cache_key"] != cache_key:
+            raise bad("saved under another cache key")
+        n_keys, n_states = lm._keys.size, lm._bow.size
+        if not (lm._logp.size == lm._next.size == n_keys and lm._parent.size == n_states > 0
+                and lm._histories.shape[0] == n_states
+                and lm._word_map.size == lm._restarts.size == symbols.max_id + 1
+                and values["order"] >= 1 and values["oov_history"] in OOV_HISTORY_RULES
+                and 0 <= values["initial"] < n_states
+                and (n_keys == 0 or (lm._next.min() >= 0 and lm._next.max() < n_states))
+                and lm._parent.min() >= 0 and lm._parent.max() < n_states):
+            raise bad("inconsistent table sizes (built over another words.txt?)")
+        lm._symbols = symbols
+        lm.order, lm.source, lm.oov_history = values["order"], values["source"], values["oov_history"]
+        lm._nothing, lm._width, lm._initial = values["nothing"], values["width"], values["initial"]
+        lm.num_missing_words, lm._oov_logp = values["num_missing_words"], values["oov_logp"]
+        lm._missing_score = values["missing_score"]
+        return lm
 
     @staticmethod
     def _longest_suffix_node(ids: tuple[int, ...], node_of: dict) -> int:
@@ -361,7 +450,7 @@ class NgramLM(LanguageModel):
 
     def history(self, state: int) -> tuple[int, ...]:
         """The word ids of the n-gram history a state stands for (for debugging and tests)."""
-        return self._history[int(state)]
+        return tuple(int(i) for i in self._histories[int(state)] if i >= 0)
 
     @property
     def num_states(self) -> int:
