@@ -339,8 +339,10 @@ class NgramLM(LanguageModel):
                      **{k: np.asarray(v) for k, v in scalars.items()})
 
     @classmethod
-    def load(cls, path: Pathlike, symbols: SymbolTable, cache_key: str | None = None) -> "NgramLM":
-        """An LM saved by :meth:`save`, over ``symbols`` (the words.txt it was built with).
+    def load(cls, path: Pathlike, symbols: SymbolTable, cache_key: str | None = None,
+             source: str | None = None) -> "NgramLM":
+        """An LM saved by :meth:`save`, over ``symbols`` (the words.txt it was built with); ``source``
+        (default: the LM file it was built from) names it in messages.
 
         Raises:
             ArpaFormatError: an unreadable, truncated or inconsistent file, one of another format
@@ -389,6 +391,9 @@ class NgramLM(LanguageModel):
         lm._nothing, lm._width, lm._initial = values["nothing"], values["width"], values["initial"]
         lm.num_missing_words, lm._oov_logp = values["num_missing_words"], values["oov_logp"]
         lm._missing_score = values["missing_score"]
+        if source is not None:
+            lm.source = source
+        lm._warn_missing()
         return lm
 
     @staticmethod

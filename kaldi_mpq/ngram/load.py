@@ -96,15 +96,13 @@ def load_ngram_lm(path: Pathlike, words: Union[SymbolTable, Pathlike], oov_histo
     entry = Path(cache_dir) / f"{key}.npz"
     if entry.is_file():
         try:
-            lm = NgramLM.load(entry, symbols, cache_key=key)
+            lm = NgramLM.load(entry, symbols, cache_key=key, source=str(path))
         except ArpaFormatError as e:
             logger.warning("n-gram cache: %s; removing it and rebuilding %s", e, name)
             with contextlib.suppress(OSError):
                 entry.unlink()
         else:
-            lm.source = str(path)
             logger.info("n-gram cache hit for %s: %s (%d-gram LM, %d states)", name, entry, lm.order, lm.num_states)
-            lm._warn_missing()
             return lm
     else:
         logger.info("n-gram cache miss for %s: building it, then saving %s", name, entry)

@@ -144,3 +144,14 @@ def test_unwritable_cache_is_not_fatal(arpa, tmp_path, caplog):
 def test_missing_lm_file_named(tmp_path):
     with pytest.raises(ArpaFormatError, match="no such n-gram LM file"):
         load_ngram_lm(tmp_path / "nope.arpa", symbols(), cache_dir=tmp_path / "c")
+
+
+def test_cache_hit_repeats_the_missing_words_warning(arpa, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.WARNING):
+        load_ngram_lm(arpa, symbols(), cache_dir=cache)
+        built = [r.getMessage() for r in caplog.records if "not in the ARPA" in r.getMessage()]
+        caplog.clear()
+        load_ngram_lm(arpa, symbols(), cache_dir=cache)
+        cached = [r.getMessage() for r in caplog.records if "not in the ARPA" in r.getMessage()]
+    assert built and cached == built
