@@ -15,9 +15,12 @@ __lm_recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$__lm_recipe_dir/run_jobs.sh"
 
 # Built n-gram tables cached by content under $exp (kaldi_mpq/ngram/load.py): the rescoring jobs read the
-# old LM's tables instead of each rebuilding them. Jobs inherit it; set it (empty: no cache) to override.
-case $exp in /*) __ngram_cache=$exp/ngram_cache ;; *) __ngram_cache=$PWD/$exp/ngram_cache ;; esac
-export KALDI_MPQ_NGRAM_CACHE="${KALDI_MPQ_NGRAM_CACHE-$__ngram_cache}"
+# old LM's tables instead of each rebuilding them. Jobs (and scripts sourcing this file without $exp)
+# inherit it; set it (empty: no cache) to override.
+if [ -n "${exp:-}" ]; then
+  case $exp in /*) __ngram_cache=$exp/ngram_cache ;; *) __ngram_cache=$PWD/$exp/ngram_cache ;; esac
+  export KALDI_MPQ_NGRAM_CACHE="${KALDI_MPQ_NGRAM_CACHE-$__ngram_cache}"
+fi
 
 log() {
   # icefall's log(): time, file:line and function, then the message
