@@ -6,7 +6,7 @@
 # slurm.pl, or local/run_jobs.sh's runner and local/slurm.sh: see local/cmd.sh). A failed job stops the
 # recipe with "job '<name>' failed; see <log>". A step whose output holds .done is skipped.
 #
-# Variables read (the recipe's options): exp, unk, lms, lm_opts, lm_device, num_gpus, systems, quant_opts,
+# Variables read (the recipe's options): kaldi_dir, exp, unk, lms, lm_opts, lm_device, num_gpus, systems, quant_opts,
 # sens_opts, nas_opts, rescore_systems, lattice_systems, rescore_device, nbest, lm_weight, old_lm,
 # lattice_opts, min_lmwt, max_lmwt, word_ins_penalty, hyp_filter, score_opts, subsets, table_opts; and the
 # recipe's function data_dir_of <set> (the Kaldi data dir of a test set).
@@ -45,6 +45,21 @@ need() {
   # need <file...>: stop with the file's name when one is missing
   local f
   for f in "$@"; do [ -e "$f" ] || die "$f is missing"; done
+}
+
+kpath() {
+  # kpath <path>: a path of the user's Kaldi set-up, relative ones taken under $kaldi_dir
+  case $1 in /*) echo "$1" ;; *) echo "$kaldi_dir/$1" ;; esac
+}
+
+copy_words() {
+  # copy_words <lang dir>: the decoding vocabulary (its words.txt, which must hold $unk) -> $exp/lang/words.txt
+  local words
+  words="$(kpath "$1")/words.txt"
+  need "$words"
+  grep -q "^$unk " "$words" || die "$words has no $unk (set --unk)"
+  mkdir -p "$exp/lang"
+  cp "$words" "$exp/lang/words.txt"
 }
 
 split_heldout() {

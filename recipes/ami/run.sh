@@ -95,7 +95,6 @@ help_message="Usage: $0 [--kaldi-dir DIR] [--stage N] [--stop-stage N] [--config
 set -euo pipefail
 . ../../local/lm_recipe.sh
 
-kpath() { case $1 in /*) echo "$1" ;; *) echo "$kaldi_dir/$1" ;; esac; }
 mic_set_path() { local p=${1//MIC/$2}; kpath "${p//SET/$3}"; }
 data_dir_of() { mic_set_path "$data_dir_pattern" "${1%%_*}" "${1#*_}"; }  # ihm_dev -> data/ihm/dev_hires
 all_sets() { local m s; for m in $mics; do for s in $test_sets; do echo "${m}_$s"; done; done; }
@@ -124,10 +123,7 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: vocabulary from $(kpath "$lang")/words.txt"
-  need "$(kpath "$lang")/words.txt"
-  grep -q "^$unk " "$(kpath "$lang")/words.txt" || die "$(kpath "$lang")/words.txt has no $unk (set --unk)"
-  mkdir -p "$exp/lang"
-  cp "$(kpath "$lang")/words.txt" "$exp/lang/words.txt"
+  copy_words "$lang"
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
