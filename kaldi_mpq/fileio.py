@@ -59,21 +59,18 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
     written in place: renaming over it would replace the device node (as root, for every process).
     """
     path = Path(path)
+    kwargs = {} if "b" in mode else {"encoding": encoding}
     if path.exists() and not path.is_file() and not path.is_dir():
-        kwargs = {} if "b" in mode else {"encoding": encoding}
         try:
             with open(path, mode, **kwargs) as f:
                 yield f
         except OSError as e:
-            if e.filename is None and e.errno is not None:
-                raise OSError(e.errno, f"{e.strerror} (writing)", str(path)) from None
-            raise
+            _raise_naming(e, path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         _as_if_created(tmp, directory=False)
-        kwargs = {} if "b" in mode else {"encoding": encoding}
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
@@ -82,9 +79,16 @@ def atomic_write(path: Pathlike, mode: str = "w", encoding: str | None = "utf-8"
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
-            raise OSError(e.errno, f"{e.strerror} (writing)", str(path)) from None
+        if isinstance(e, OSError):
+            _raise_naming(e, path)
         raise
+
+
+def _raise_naming(e: OSError, path: Path) -> None:
+    """Raise ``e``, or, when it names no file (a full disk), the same error naming ``path``."""
+    if e.filename is None and e.errno is not None:
+        raise OSError(e.errno, f"{e.strerror} (writing)", str(path)) from None
+    raise e
 
 
 @contextlib.contextmanager
