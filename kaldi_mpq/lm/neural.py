@@ -174,7 +174,7 @@ class NeuralLM(LanguageModel):
             key_mask=torch.cat([pad(s.key_mask, 1) for s in states]),
             lengths=torch.cat([s.lengths for s in states]),
             hidden=torch.cat([s.hidden for s in states]),
-        )
+        ).compact()
 
     # -- sentences -----------------------------------------------------------------------------------
     @torch.no_grad()

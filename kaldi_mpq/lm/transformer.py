@@ -57,6 +57,27 @@ class TransformerState:
     lengths: torch.Tensor
     hidden: torch.Tensor
 
+    def compact(self) -> "TransformerState":
+        """The same histories with the holes squeezed out: each row's real positions moved to the front
+        (in order), the cache as wide as the longest history.
+
+        Attention does not depend on where a key sits in the cache (positions are in the embeddings),
+        so this changes no score; it stops the cache from growing by one position per step of a
+        batch that mixes histories of different lengths (lattice expansion would otherwise attend over
+        and copy hundreds of empty positions per state)."""
+        mask = self.key_mask
+        width = int(mask.sum(dim=1).max()) if mask.shape[0] else 0
+        if width == mask.shape[1]:
+            return self
+        # a stable sort of "is a hole" keeps real positions first, in their order
+        order = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)[:, :width]
+
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t.gather(2, order[:, None, :, None].expand(-1, t.shape[1], -1, t.shape[3]))
+
+        return TransformerState([take(k) for k in self.keys], [take(v) for v in self.values],
+                                mask.gather(1, order), self.lengths, self.hidden)
+
 
 class SelfAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, dropout: float) -> None:

@@ -95,6 +95,34 @@ def test_select_and_concat_states_of_different_histories(kind):
     assert np.abs(got - np.array(ref)).max() <= TOL
 
 
+def test_transformer_cache_stays_as_wide_as_the_longest_history():
+    """Lattice expansion concatenates states of different lengths every round; without compaction the
+    key/value cache grew by one (mostly empty) position per round."""
+    lm = tiny_lm("transformer", seed=2)
+    sym = lm.symbols
+    w = [sym[f"w{i}"] for i in range(6)]
+    short = lm.initial_state(1)
+    long_ = lm.initial_state(1)
+    hist_short, hist_long = [], []
+    for r in range(8):
+        merged = lm.concat_states([short, long_])
+        _, merged = lm.advance(merged, [w[r % 6], w[(r + 1) % 6]])
+        hist_short.append(w[r % 6])
+        hist_long.append(w[(r + 1) % 6])
+        long_ = lm.select_states(merged, [1])
+        if r == 3:  # the long one restarts: the cache must shrink back to the longest history
+            long_, hist_long = lm.initial_state(1), []
+        if r % 3 == 2:  # the short history restarts now and then
+            short, hist_short = lm.initial_state(1), []
+        else:
+            short = lm.select_states(merged, [0])
+    merged = lm.concat_states([short, long_])
+    assert merged.key_mask.shape[1] == int(merged.lengths.max()) == len(hist_long) + 1 == 5  # + <s>
+    got, _ = lm.advance(merged, [w[5], w[5]])
+    ref = [lm.score_sentences([h + [w[5]]])[0][len(h)] for h in (hist_short, hist_long)]
+    assert np.abs(got - np.array(ref)).max() <= TOL
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_score_sentences_chunks_and_empty(kind):
     lm = tiny_lm(kind)
