@@ -60,7 +60,7 @@ def test_data_dirs(symbols):
         text = _kaldi_map(DATA / s / "text")
         utt2spk = _kaldi_map(DATA / s / "utt2spk")
         keys = [k for k, _ in text]
-        assert len(keys) == 150 and keys == sorted(keys) and [k for k, _ in utt2spk] == keys
+        assert len(keys) == {"dev": 200, "eval": 600}[s] and keys == sorted(keys) and [k for k, _ in utt2spk] == keys
         assert all(k.startswith(spk + "-") for k, spk in utt2spk)
         meetings = set((AMI / "lists" / f"{s}.txt").read_text().split())
         assert all(k.split("-")[1] in meetings for k in keys)
