@@ -20,7 +20,9 @@ from kaldi_mpq.bin.argtypes import positive_int
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from kaldi_mpq.bin.train_lm import add_text_arguments
 
-    parser.add_argument("--lm", required=True, action="append", help="LM checkpoint directory (repeatable)")
+    parser.add_argument("--lm", required=True, action="append",
+                        help="LM checkpoint directory, or an n-gram LM file (ARPA, G.fst, G.carpa; sentence "
+                             "mode) (repeatable)")
     parser.add_argument("--text", required=True, help="evaluation text")
     parser.add_argument("--words", help="check the LM against this words.txt (word lists must match)")
     parser.add_argument("--mode", default="sentence", choices=("sentence", "stream"),

@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", type=_sets, required=True, help="test-set names, comma-separated; each "
                         "replaces {set} in the decode dirs")
     parser.add_argument("--tune-set", help="set LMWT, WIP and decode alternatives are tuned on (default: the first of --sets)")
-    parser.add_argument("--report", help="kaldi-mpq quant-report --json output (PPL, size, ratio, ms/word)")
+    parser.add_argument("--report", action="append",
+                        help="kaldi-mpq quant-report --json output (PPL, size, ratio, ms/word), or kaldi-mpq "
+                             "eval-lm --json output (PPL of an n-gram LM file); repeatable")
     parser.add_argument("--baseline", help="system id the '+'/'-' marks compare with (default: the first system)")
     parser.add_argument("--alpha", type=unit_float, default=0.05, help="significance level of the MAPSSWE marks")
     parser.add_argument("--markdown", help="write the tables as markdown here (e.g. exp/RESULTS.md)")

@@ -4,6 +4,7 @@ evaluate, write the checkpoint."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,24 @@ class EvalReport:
                 "words_per_sec": round(self.words_per_second, 1)}
 
 
+def _eval_ngram(lm, path: Pathlike, text_path: Pathlike, text: TextOptions, mode: str,
+                batch_size: int) -> EvalReport:
+    """Sentence-mode perplexity of any other :class:`LanguageModel` (an n-gram LM file), counted as for
+    the neural LMs (words and ``</s>``, out-of-vocabulary words as the unknown word), so that a results
+    table can put the first-pass n-gram's perplexity beside theirs."""
+    if mode != "sentence":
+        raise ConfigError(f"{path}: an n-gram LM is evaluated in sentence mode only (got --mode {mode})")
+    ids, oov = read_ids(text_path, lm.symbols, text)
+    start = time.perf_counter()
+    total, tokens = 0.0, 0
+    for i in range(0, len(ids), max(1, batch_size)):
+        for s in lm.score_sentences(ids[i:i + batch_size]):
+            total += float(s.sum())
+            tokens += len(s)
+    return EvalReport(str(path), str(text_path), math.exp(-total / max(tokens, 1)), tokens, oov,
+                      time.perf_counter() - start, mode, model_type="ngram")
+
+
 def results_table(reports: Sequence[EvalReport], markdown: bool = False) -> str:
     """A table of LM, type, parameters, mode, perplexity, OOV rate and speed (plain text or Markdown)::
 
@@ -169,7 +188,7 @@ def eval_lm_files(
         raise ConfigError(f"mode must be sentence or stream, got {mode!r}")
     lm = load(lm_dir, words=words, device=device)
     if not isinstance(lm, NeuralLM):
-        raise ConfigError(f"{lm_dir}: eval-lm needs a neural LM checkpoint")
+        return _eval_ngram(lm, lm_dir, text_path, text, mode, batch_size)
     ids, oov = read_ids(text_path, lm.symbols, text)
     sym = lm.symbols
     if mode == "sentence":

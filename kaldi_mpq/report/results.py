@@ -18,7 +18,8 @@ header)::
 - ``id``: unique; ``lm``, ``method``: labels printed as given; ``bits``: printed as given, or ``-`` for
   the model's average bits from the report;
 - ``model``: the LM directory exactly as it was given to ``quant-report`` (rows are matched by that
-  ``path``), or ``-`` (an n-gram: no PPL, size or speed columns);
+  ``path``); an n-gram LM file exactly as given to ``kaldi-mpq eval-lm --json`` (its PPL only: rows
+  matched by ``lm``); or ``-`` (no PPL, size or speed columns);
 - ``parent``: the id of the system a quantized LM is tested against (its fp32 LM), or ``-``;
 - one column per *condition* (the header names it, e.g. ``nbest_w0.5``): the system's decode dirs in that
   condition with ``{set}`` standing for the test-set name. Several comma-separated dirs are alternatives
@@ -46,7 +47,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from kaldi_mpq.errors import ConfigError, ScoringError
 from kaldi_mpq.fileio import Pathlike, atomic_write
@@ -241,20 +242,28 @@ def _compare(a: Choice, b: Choice) -> MapssweResult:
     return compare_texts(ref_a, a.hyp(), b.hyp())
 
 
-def _report_rows(report: Optional[Pathlike]) -> dict[str, dict]:
-    if report is None:
-        return {}
-    try:
-        data = json.loads(Path(report).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{report}: not a quant-report --json file ({e})") from None
-    if not isinstance(data, list) or not all(isinstance(r, dict) and "path" in r for r in data):
-        raise ConfigError(f"{report}: not a quant-report --json file (a list of rows with 'path')")
-    return {str(Path(r["path"])): r for r in data}
+def _report_rows(reports: Sequence[Pathlike]) -> dict[str, dict]:
+    """Rows by model path of ``quant-report --json`` files (a JSON list, key ``path``) and ``eval-lm
+    --json`` outputs (JSON lines, key ``lm``: perplexity only)."""
+    rows: dict[str, dict] = {}
+    for report in reports:
+        try:
+            content = Path(report).read_text(encoding="utf-8")
+            data = json.loads(content) if content.lstrip().startswith("[") else \
+                [json.loads(line) for line in content.splitlines() if line.strip()]
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{report}: not a quant-report --json or eval-lm --json file ({e})") from None
+        for r in data:
+            key = r.get("path", r.get("lm")) if isinstance(r, dict) else None
+            if key is None or "ppl" not in r:
+                raise ConfigError(f"{report}: not a quant-report --json file (a list of rows with 'path') "
+                                  "or eval-lm --json output (lines with 'lm' and 'ppl')")
+            rows[str(Path(key))] = r
+    return rows
 
 
 def build_table(systems_file: Pathlike, sets: Sequence[str], tune_set: Optional[str] = None,
-                report: Optional[Pathlike] = None, baseline: Optional[str] = None,
+                report: Union[None, Pathlike, Sequence[Pathlike]] = None, baseline: Optional[str] = None,
                 alpha: float = ALPHA) -> ResultsTable:
     """Read, tune and test everything (module docstring).
 
@@ -272,19 +281,22 @@ def build_table(systems_file: Pathlike, sets: Sequence[str], tune_set: Optional[
     baseline = baseline or ids[0]
     if baseline not in ids:
         raise ConfigError(f"{systems_file}: baseline {baseline!r} is not a system id ({', '.join(ids)})")
-    rep = _report_rows(report)
+    reports = [] if report is None else [report] if isinstance(report, (str, Path)) else list(report)
+    rep = _report_rows(reports)
     rows: dict[str, Row] = {}
     for s in systems:
         row = Row(s, bits=s.bits)
         if s.model != "-":
             r = rep.get(str(Path(s.model)))
-            if r is None and report is not None and Path(s.model).is_dir():
-                raise ConfigError(f"{systems_file}: model {s.model} of {s.id} is not in the report "
-                                  f"{report}; give quant-report the same path")
+            if r is None and reports and Path(s.model).is_dir():
+                raise ConfigError(f"{systems_file}: model {s.model} of {s.id} is not in the report(s) "
+                                  f"{', '.join(map(str, reports))}; give quant-report the same path")
             if r is not None:
-                row.ppl, row.size_mb = float(r["ppl"]), float(r["size_mb"])
-                row.compression, row.ms_per_word = float(r["compression"]), float(r["ms_per_word"])
-                if s.bits == "-":
+                row.ppl = float(r["ppl"])
+                if "size_mb" in r:  # quant-report; eval-lm rows (n-grams) have the perplexity only
+                    row.size_mb = float(r["size_mb"])
+                    row.compression, row.ms_per_word = float(r["compression"]), float(r["ms_per_word"])
+                if s.bits == "-" and "bits" in r:
                     row.bits = str(r["bits"])
         for cond in conditions:
             if s.decode[cond]:

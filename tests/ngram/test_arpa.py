@@ -144,3 +144,27 @@ def test_missing_header(tmp_path):
         read_arpa(path)
     with pytest.raises(ArpaFormatError, match="no such ARPA"):
         read_arpa(tmp_path / "nope.arpa")
+
+
+def test_eval_lm_gives_an_arpa_perplexity(lm_and_path, tmp_path, capsys):
+    """kaldi-mpq eval-lm on an ARPA file: the sentence-mode perplexity of the brute-force log-probs, the
+    same token count as for a neural LM (words + </s>); stream mode is refused with the file's name."""
+    import json
+
+    from kaldi_mpq.cli import main
+
+    lm, path = lm_and_path
+    sents = ["a b c", "d e", "h g f a", "zz a"]
+    (tmp_path / "t.txt").write_text("\n".join(sents) + "\n")
+    (tmp_path / "words.txt").write_text("".join(f"{w} {i}\n" for w, i in lm.symbols.id_of.items()))
+    capsys.readouterr()
+    assert main(["eval-lm", "--lm", str(path), "--words", str(tmp_path / "words.txt"), "--text",
+                 str(tmp_path / "t.txt"), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    total = sum(brute_force_logprob(path, s.split()) for s in sents)
+    tokens = sum(len(s.split()) + 1 for s in sents)
+    assert r["type"] == "ngram" and r["tokens"] == tokens
+    assert abs(r["ppl"] - math.exp(-total / tokens)) < 1e-3 * r["ppl"]
+    assert main(["eval-lm", "--lm", str(path), "--words", str(tmp_path / "words.txt"), "--text",
+                 str(tmp_path / "t.txt"), "--mode", "stream"]) != 0
+    assert "sentence mode only" in capsys.readouterr().err

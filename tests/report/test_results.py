@@ -100,6 +100,23 @@ def test_outputs_and_command(exp, capsys):
     assert data["rows"][1]["results"]["tuned"]["eval"]["lmwt"] == 7
 
 
+def test_ngram_perplexity_from_eval_lm_json(exp):
+    """The n-gram row's PPL comes from eval-lm --json (JSON lines, key 'lm'); size and speed stay '-'."""
+    arpa = exp / "lm_3gram.arpa.gz"
+    arpa.write_bytes(b"")
+    systems = (exp / "systems.tsv").read_text().replace("3gram\t3-gram\t-\t-\t-\t-", f"3gram\t3-gram\t-\t-\t{arpa}\t-")
+    (exp / "systems.tsv").write_text(systems)
+    (exp / "ngram.jsonl").write_text(json.dumps({"lm": str(arpa), "type": "ngram", "ppl": 86.29, "tokens": 10}) + "\n")
+    t = build_table(exp / "systems.tsv", ["dev", "eval"], report=[exp / "report.json", exp / "ngram.jsonl"])
+    rows = {r.system.id: r for r in t.rows}
+    assert rows["3gram"].ppl == 86.29 and rows["3gram"].size_mb is None and rows["lm"].ppl == 80.0
+    write_outputs(t, markdown_path=exp / "RESULTS.md")
+    assert "| 0 | 3-gram | - | - | 86.29 | 12.50 | 12.50 | - | - | - |" in (exp / "RESULTS.md").read_text()
+    (exp / "bad.jsonl").write_text('{"lm": "x"}\n')
+    with pytest.raises(ConfigError, match="bad.jsonl: not a quant-report"):
+        build_table(exp / "systems.tsv", ["dev", "eval"], report=[exp / "bad.jsonl"])
+
+
 def test_set_names_are_options(exp, tmp_path):
     """Switchboard-style set names, tuned on the second one."""
     for d in ("ng", "lm_w5", "lm_w7", "q2", "q1"):
