@@ -19,7 +19,8 @@
 #            exp/rescore/lattice_w<W>/<id>/decode_<set> for W in $lattice_weights (3-gram removed, linear
 #            interpolation with it at weight W)
 #   stage 4  score                        every decode dir: LMWT x WIP sweep (scoring_kaldi/, wer_L_P)
-#   stage 5  results                      exp/results/report.json (quant-report), exp/results/systems.tsv,
+#   stage 5  results                      exp/results/report_<lm>.json (quant-report per LM, side by side),
+#            exp/results/ngram_ppl.json (eval-lm: the 3-gram's PPL), exp/results/systems.tsv,
 #            exp/RESULTS.md + exp/results/table.txt (kaldi-mpq results-table: LMWT, WIP and the weight
 #            tuned on dev, applied to eval; MAPSSWE marks), plots in exp/results/plots; the table is printed
 #
@@ -151,6 +152,27 @@ job() {
   run_jobs 1 "$@"
 }
 
+in_parallel() {
+  # in_parallel <function> <arg...>: "<function> <arg>" for every arg, $nj side by side (every job is
+  # single-threaded: path.sh), each in a subshell; stops the recipe when one failed
+  local fn=$1 a i pids=() names=() failed=()
+  shift
+  for a in "$@"; do
+    ( $fn $a ) &
+    pids+=($!) names+=($a)
+    if [ ${#pids[@]} -ge $nj ]; then
+      # wait for the oldest before starting another
+      wait ${pids[0]} || failed+=(${names[0]})
+      pids=("${pids[@]:1}") names=("${names[@]:1}")
+    fi
+  done
+  for i in "${!pids[@]}"; do wait ${pids[$i]} || failed+=(${names[$i]}); done
+  if [ ${#failed[@]} -gt 0 ]; then
+    log "$fn failed for: ${failed[*]} (see the logs named above)"
+    exit 1
+  fi
+}
+
 lang=data/lang
 words=$lang/words.txt
 ngram=$lang/lm_3gram.arpa.gz
@@ -171,22 +193,23 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     mv $lmdata/valid.txt.tmp $lmdata/valid.txt
     touch $lmdata/.done
   fi
-  for lm in $lms; do
-    dir=exp/lm/$lm
+  train_lm() {
+    local lm=$1 dir=exp/lm/$1 resume=""
     if [ -f $dir/.done ]; then
       log "$dir/.done exists, skipping"
-      continue
+      return
     fi
-    config_var=${lm}_config
+    local config_var=${lm}_config
     log "training $dir (${!config_var})"
     # --resume continues a run that was killed (train-lm checkpoints every epoch)
-    resume=""; [ -f $dir/config.yaml ] && resume=--resume
+    [ -f $dir/config.yaml ] && resume=--resume
     job "$train_cmd" exp/lm/log/train_$lm.log kaldi-mpq train-lm --config ${!config_var} \
       --train $lmdata/train.txt --valid $lmdata/valid.txt --words $words --unk "<UNK>" \
       --device cpu --no-progress --out $dir $resume
     grep "valid ppl" exp/lm/log/train_$lm.log | tail -n 1
     touch $dir/.done
-  done
+  }
+  in_parallel train_lm $lms
 fi
 
 # the systems of $systems: id lm method bits [options...]
@@ -234,10 +257,14 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: quantize ($systems)"
   mkdir -p exp/quant/log
   for lm in $(read_systems | awk '{print $2}' | sort -u); do
-    q=exp/quant/$lm
+    case " $lms " in *" $lm "*) ;; *) log "$systems: LM '$lm' is not one of --lms ($lms)"; exit 1 ;; esac
+  done
+  prototypes() {
+    # the prototypes and KL / Hessian sensitivities of one LM
+    local lm=$1 q=exp/quant/$1
     if [ -f $q/.done ]; then
       log "$q/.done exists, skipping the prototypes and sensitivities of $lm"
-      continue
+      return
     fi
     log "$lm: $proto_bits-bit prototypes, KL and Hessian sensitivities -> $q"
     rm -rf $q/protos $q/sens
@@ -246,11 +273,13 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       --train $lmdata/train.txt --valid $lmdata/valid.txt --out $q/sens --metric all --bits $proto_bits \
       $proto_opts $sens_opts
     touch $q/.done
-  done
-  read_systems | while read -r id lm method bits opts; do
-    # shellcheck disable=SC2086
-    quantize_system $id $lm $method $bits $opts < /dev/null
-  done
+  }
+  in_parallel prototypes $(read_systems | awk '{print $2}' | sort -u)
+  system() {
+    # shellcheck disable=SC2046
+    quantize_system $(read_systems | awk -v id=$1 '$1 == id') < /dev/null
+  }
+  in_parallel system $(read_systems | awk '{print $1}')
 fi
 
 # every LM system: "id dir" (fp32 LMs, then the quantized ones)
@@ -304,12 +333,20 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     log "$r/.done exists, skipping (delete it to rebuild the table)"
   else
     mkdir -p $r
-    models=$(lm_systems | awk '{print $2}')
     text=data/local/lm/dev.txt
     if [ "$report_lines" -gt 0 ]; then head -n "$report_lines" $text > $r/report_text.txt; text=$r/report_text.txt; fi
-    # shellcheck disable=SC2086
-    job "$decode_cmd" $r/log/quant_report.log kaldi-mpq quant-report --text $text \
-      --timing-passes $report_passes --json $r/report.json $models
+    quant_report() {
+      # PPL, size, ratio and ms/word of one LM and its quantized systems
+      # shellcheck disable=SC2046
+      job "$decode_cmd" $r/log/quant_report_$1.log kaldi-mpq quant-report --text $text \
+        --timing-passes $report_passes --json $r/report_$1.json exp/lm/$1 \
+        $(read_systems | awk -v lm=$1 '$2 == lm {print "exp/quant/" $1}')
+    }
+    in_parallel quant_report $lms
+    # the first-pass 3-gram's perplexity on the same text (sentence mode, as quant-report's)
+    job "$decode_cmd" $r/log/ngram_ppl.log kaldi-mpq eval-lm --lm $ngram --words $words --unk "<UNK>" \
+      --text $text --json
+    grep '^{' $r/log/ngram_ppl.log > $r/ngram_ppl.json
     # the systems file of results-table: one column per condition (equal weight, dev-tuned weight)
     first_nbest=${nbest_weights%% *} first_lattice=${lattice_weights%% *}
     conds=("nbest${nbest}_w$first_nbest")
@@ -324,7 +361,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     }
     {
       printf 'id\tlm\tmethod\tbits\tmodel\tparent'; printf '\t%s' "${conds[@]}"; echo
-      printf '3gram\t3-gram\t-\t-\t-\t-'
+      printf '3gram\t3-gram\t-\t-\t%s\t-' $ngram
       for c in "${conds[@]}"; do printf '\texp/first_pass/decode_{set}'; done; echo
       lm_systems | while read -r id model; do
         if [ "$model" = exp/lm/$id ]; then lm=$id method=fp32 bits=32 parent=-
@@ -342,7 +379,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       done
     } > $r/systems.tsv
     job "$decode_cmd" $r/log/results_table.log kaldi-mpq results-table --systems $r/systems.tsv \
-      --report $r/report.json --sets dev,eval --tune-set dev --markdown exp/RESULTS.md --text $r/table.txt \
+      $(for lm in $lms; do echo --report $r/report_$lm.json; done) --report $r/ngram_ppl.json \
+      --sets dev,eval --tune-set dev \
+      --markdown exp/RESULTS.md --text $r/table.txt \
       --json $r/results.json --plot-dir $r/plots --title "AMI mini: rescoring with quantized LMs"
     touch $r/.done
   fi

@@ -64,6 +64,7 @@ def test_quick_run_writes_a_row_per_system(quick_run):
     for b in body:
         for wer in b[5:7]:
             assert re.fullmatch(r"\d+\.\d\d[-+*<>]*", wer), b
+    assert float(body[0][4]) > 1 and body[0][7] == "-"  # the 3-gram's PPL (eval-lm), no size
     for b in body[1:]:
         assert float(b[4]) > 1 and float(b[7]) > 0  # PPL, size
     assert "MAPSSWE" in md and "Results (exp/RESULTS.md" in r.stdout
