@@ -17,7 +17,8 @@ depends on ``beta``. With a budget (``NASConfig.budget``: average bits or packed
 accounting of ``kaldi-mpq allocate``) the plan is the one of highest summed log-probability
 ``sum_c log softmax(a_c)[n_c]`` within the budget, solved by the exact allocator of
 :mod:`kaldi_mpq.quant.allocate` on a table of ``-log softmax(a_c)``; with a budget the argmax plan
-meets, that is the argmax plan itself. The plan's metadata records both plans' average bits.
+meets, that is the argmax plan itself. The plan's metadata records both plans' average bits, and
+``metric: nas`` (so ``quant-report`` labels a fine-tuned NAS plan e.g. ``bp+nas``).
 
 Choices where the papers are silent or ambiguous:
 
@@ -253,7 +254,7 @@ def search_plan(model: nn.Module, prototypes: PrototypesLike, data: TrainingData
         logger.info("NAS iteration %d: argmax plan %.3f bits, expected sqrt-bits %.3f", it, rec["average_bits"],
                     rec["cost"])
     argmax = net.arch.detach().argmax(1)
-    meta = {"beta": config.beta, "argmax_average_bits": round(net.average_bits(argmax), 4)}
+    meta = {"metric": "nas", "beta": config.beta, "argmax_average_bits": round(net.average_bits(argmax), 4)}
     choice = argmax
     if config.budget is not None:
         chosen = budget_choice(net.arch.detach(), net.cmap, candidates, prototypes.plan_base, config.budget,
