@@ -11,8 +11,14 @@ initialised from the ``n``-bit prototype. A training step
    (Adam), together, on the same mini-batch ("learned inside the super-network together with the
    normal parameters", paper 2).
 
-The final plan is the argmax of ``a_c`` per cluster; its parameter-weighted average bits are reported
-(the papers' NAS lands above the target: paper 2 Table 2, 2.2 bits).
+Without a budget the final plan is the argmax of ``a_c`` per cluster; its parameter-weighted average bits
+are reported (the papers' NAS lands above the target: paper 2 Table 2, 2.2 bits), and where it lands
+depends on ``beta``. With a budget (``NASConfig.budget``: average bits or packed MB, the meaning and the
+accounting of ``kaldi-mpq allocate``) the plan is the one of highest summed log-probability
+``sum_c log softmax(a_c)[n_c]`` within the budget, solved by the exact allocator of
+:mod:`kaldi_mpq.quant.allocate` on a table of ``-log softmax(a_c)``; with a budget the argmax plan
+meets, that is the argmax plan itself. The plan's metadata records both plans' average bits, and
+``metric: nas`` (so ``quant-report`` labels a fine-tuned NAS plan e.g. ``bp+nas``).
 
 Choices where the papers are silent or ambiguous:
 
@@ -50,12 +56,14 @@ from torch import nn
 from tqdm import tqdm
 
 from kaldi_mpq.errors import ConfigError, PlanError
+from kaldi_mpq.quant.allocate import BUDGET_KINDS, SOLVERS, Allocation, allocate
 from kaldi_mpq.quant.api import TrainingData
 from kaldi_mpq.quant.training import TrainStream, backward_lm_loss, valid_ppl
 from kaldi_mpq.quant.clusters import as_rows
-from kaldi_mpq.quant.layout import QuantLayout
+from kaldi_mpq.quant.layout import QuantLayout, free_float_weights
 from kaldi_mpq.quant.plan import Plan
 from kaldi_mpq.quant.quantizer import CODE_BITS
+from kaldi_mpq.quant.sensitivity import SensitivityTable
 from kaldi_mpq.text.batching import IGNORE
 
 logger = logging.getLogger(__name__)
@@ -80,6 +88,8 @@ class NASConfig:
             the model's own in :func:`~kaldi_mpq.quant.pipeline.nas_files`).
         clip: gradient-norm clipping of the weights' cross-entropy gradient (0 / ``None``: none).
         als_steps: warm-started scale-solve steps per training step.
+        budget: ``None`` (the argmax plan) or the size budget of the final plan, in ``budget_kind``
+            units (``avg_bits`` | ``mb``, as ``kaldi-mpq allocate``); solved with ``solver`` (dp | ilp).
     """
 
     beta: float = 0.5
@@ -90,6 +100,9 @@ class NASConfig:
     loss_reduction: Optional[str] = None
     clip: Optional[float] = None
     als_steps: int = 2
+    budget: Optional[float] = None
+    budget_kind: str = "avg_bits"
+    solver: str = "dp"
 
     def __post_init__(self) -> None:
         if self.beta < 0 or not self.lr > 0 or not self.arch_lr > 0:
@@ -100,18 +113,26 @@ class NASConfig:
             raise ConfigError("loss_reduction must be mean or sum_over_time")
         if self.clip is not None and self.clip < 0:
             raise ConfigError("clip must be >= 0")
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
+            raise ConfigError(f"the NAS budget must be a finite number > 0, got {self.budget}")
+        if self.budget_kind not in BUDGET_KINDS:
+            raise ConfigError(f"budget kind must be one of {', '.join(BUDGET_KINDS)}, got {self.budget_kind!r}")
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
 
 
 @dataclass
 class NASResult:
     """The searched plan, its average bits, each cluster's final softmax over the candidates and one
-    history record per outer iteration (``iter``, ``average_bits`` of the argmax plan, ``cost``)."""
+    history record per outer iteration (``iter``, ``average_bits`` of the argmax plan, ``cost``).
+    ``argmax_average_bits`` is the argmax plan's (equal to ``average_bits`` without a budget)."""
 
     plan: Plan
     average_bits: float
     probabilities: dict[str, dict[int, float]]
     history: list[dict] = field(default_factory=list)
-    valid_ppl: Optional[float] = None  # of the argmax plan with the super-network's weights
+    valid_ppl: Optional[float] = None  # of the final plan with the super-network's weights
+    argmax_average_bits: Optional[float] = None
 
 
 class _SuperNet:
@@ -232,16 +253,45 @@ def search_plan(model: nn.Module, prototypes: PrototypesLike, data: TrainingData
         history.append(rec)
         logger.info("NAS iteration %d: argmax plan %.3f bits, expected sqrt-bits %.3f", it, rec["average_bits"],
                     rec["cost"])
-    choice = net.arch.detach().argmax(1)
+    argmax = net.arch.detach().argmax(1)
+    meta = {"metric": "nas", "beta": config.beta, "argmax_average_bits": round(net.average_bits(argmax), 4)}
+    choice = argmax
+    if config.budget is not None:
+        chosen = budget_choice(net.arch.detach(), net.cmap, candidates, prototypes.plan_base, config.budget,
+                               config.budget_kind, config.solver)
+        choice = torch.as_tensor([candidates.index(int(b)) for b in chosen.bits], dtype=torch.long)
+        meta.update(budget=config.budget, budget_kind=config.budget_kind, solver=config.solver,
+                    log_probability=round(-chosen.sensitivity, 6), ideal_bytes=int(chosen.ideal_bytes))
+        logger.info("NAS: argmax plan %.3f bits; plan within %s %g: %.3f bits", meta["argmax_average_bits"],
+                    config.budget_kind, config.budget, chosen.average_bits)
+    meta["average_bits"] = round(net.average_bits(choice), 4)
     model.eval()
     net.write_choice(net.quantized(None), choice)
     probs = net.probabilities()
-    result = NASResult(net.plan(choice, prototypes.plan_base), net.average_bits(choice),
+    plan = net.plan(choice, prototypes.plan_base)
+    plan.metadata = meta
+    result = NASResult(plan, net.average_bits(choice),
                        {name: {b: round(float(probs[c, i]), 4) for i, b in enumerate(candidates)}
-                        for c, name in enumerate(net.cmap.names)}, history)
+                        for c, name in enumerate(net.cmap.names)}, history,
+                       argmax_average_bits=net.average_bits(argmax))
     if data.valid:
         result.valid_ppl = valid_ppl(model, data.valid)
     return result
+
+
+def budget_choice(arch: torch.Tensor, cmap, candidates: Sequence[int], plan_base: Plan, budget: float,
+                  kind: str = "avg_bits", solver: str = "dp") -> Allocation:
+    """The choice of highest summed ``log softmax(arch)`` within ``budget``: the allocation of
+    :func:`kaldi_mpq.quant.allocate.allocate` on the table ``-log softmax(arch)`` (clusters of ``cmap`` x
+    ``candidates``), so the size accounting is exactly ``kaldi-mpq allocate``'s.
+
+    Raises:
+        PlanError: no choice of the candidates fits the budget.
+    """
+    neg_logp = -torch.log_softmax(arch.detach().to(torch.float64), dim=1).numpy()
+    table = SensitivityTable("nas_log_probability", list(cmap.names), tuple(int(b) for b in candidates), neg_logp,
+                             cmap.cluster_sizes(), free_float_weights(cmap), plan_base)
+    return allocate(table, budget, kind, solver)
 
 
 def _arch_step(net: _SuperNet, q, own: dict, opt: torch.optim.Optimizer, beta: float, to_mean: float) -> None:
@@ -270,10 +320,13 @@ def write_nas_report(result: NASResult, path) -> None:
 
     from kaldi_mpq.fileio import atomic_write
 
-    info = {"average_bits": round(result.average_bits, 4), "valid_ppl": result.valid_ppl,
+    info = {"average_bits": round(result.average_bits, 4),
+            "argmax_average_bits": None if result.argmax_average_bits is None else round(result.argmax_average_bits, 4),
+            "budget": result.plan.metadata.get("budget"), "budget_kind": result.plan.metadata.get("budget_kind"),
+            "valid_ppl": result.valid_ppl,
             "history": result.history, "probabilities": result.probabilities}
     with atomic_write(path) as f:
         yaml.safe_dump(info, f, sort_keys=False)
 
 
-__all__ = ["NASConfig", "NASResult", "search_plan", "write_nas_report", "PrototypesLike"]
+__all__ = ["NASConfig", "NASResult", "search_plan", "budget_choice", "write_nas_report", "PrototypesLike"]

@@ -111,10 +111,89 @@ def test_nas_cli_on_trained_prototypes(tmp_path, symbols, capsys):
     plan.parent.mkdir()
     assert cli_main(["nas", "--lm", str(tmp_path / "fp"), "--prototypes", str(tmp_path / "protos"), "--train",
                      str(text), "--valid", str(text), "--max-iters", "1", "--steps-per-iter", "3",
-                     "--out", str(plan)]) == 0
-    assert "bits/weight" in capsys.readouterr().out
-    assert set(Plan.read(plan).bits.values()) <= {1, 2, 4}
+                     "--avg-bits", "1.5", "--out", str(plan)]) == 0
+    out = capsys.readouterr().out
+    assert "bits/weight" in out and "argmax plan" in out
+    searched = Plan.read(plan)
+    assert set(searched.bits.values()) <= {1, 2, 4}
+    assert searched.metadata["average_bits"] <= 1.5 and "argmax_average_bits" in searched.metadata
     assert (tmp_path / "nas" / "plan.nas.yaml").is_file()
     assert cli_main(["quantize", "--lm", str(tmp_path / "fp"), "--plan", str(plan), "--init-from",
                      str(tmp_path / "protos"), "--train", str(text), "--valid", str(text), "--max-iters", "1",
                      "--steps-per-iter", "1", "--out", str(tmp_path / "nas" / "bp")]) == 0
+
+
+def _cmap(model):
+    return QuantLayout(copy.deepcopy(model), Plan.uniform(2)).cmap
+
+
+def test_budget_choice_is_the_most_probable_plan_within_the_budget(model_and_config):
+    """Brute force over every choice: the allocator's plan has the highest summed log-probability among
+    the plans within the budget, in both budget kinds."""
+    import itertools
+
+    import numpy as np
+
+    from kaldi_mpq.quant.layout import free_float_weights, ideal_bytes_of
+    from kaldi_mpq.quant.nas import budget_choice
+
+    model, _ = model_and_config
+    cmap = _cmap(model)
+    sizes, fixed = cmap.cluster_sizes(), free_float_weights(cmap)
+    C = len(cmap.names)
+    torch.manual_seed(1)
+    arch = torch.randn(C, len(BITS)) * 2
+    logp = torch.log_softmax(arch.double(), 1).numpy()
+    combos = np.array(list(itertools.product(range(len(BITS)), repeat=C)))
+    bits = np.array(BITS)[combos]
+    avg = (bits * sizes).sum(1) / sizes.sum()
+    score = logp[np.arange(C), combos].sum(1)
+    for target in (1.5, 2.0, 3.0):
+        chosen = budget_choice(arch, cmap, BITS, Plan.uniform(None), target)
+        assert chosen.average_bits <= target + 1e-9
+        assert -chosen.sensitivity == pytest.approx(score[avg <= target + 1e-9].max(), abs=1e-9)
+    mb = ideal_bytes_of(sizes, np.full(C, 2), fixed) / 1e6 + 0.01  # uniform 2-bit plus the header reserve
+    chosen = budget_choice(arch, cmap, BITS, Plan.uniform(None), mb, "mb")
+    assert chosen.ideal_bytes <= mb * 1e6
+
+
+def test_budget_equals_argmax_when_loose_and_is_held(model_and_config, symbols):
+    model, _ = model_and_config
+    free, _ = _search(model, symbols, 0.0)
+    loose, _ = _search(model, symbols, 0.0, budget=8.0)
+    assert loose.plan.bits == free.plan.bits
+    assert loose.average_bits == pytest.approx(free.average_bits)
+    assert loose.plan.metadata["argmax_average_bits"] == pytest.approx(free.average_bits, abs=1e-4)
+    assert free.argmax_average_bits == pytest.approx(free.average_bits)
+    assert free.average_bits > 1.5  # beta 0 lands above the budget below, so the budget binds
+    tight, searched = _search(model, symbols, 0.0, budget=1.5)
+    assert tight.average_bits <= 1.5 + 1e-6
+    meta = tight.plan.metadata
+    assert meta["budget"] == 1.5 and meta["budget_kind"] == "avg_bits"
+    assert meta["argmax_average_bits"] == pytest.approx(free.average_bits, abs=1e-4)
+    assert meta["average_bits"] == pytest.approx(tight.average_bits, abs=1e-4)
+    # the searched model holds the budgeted plan's weights
+    before = {n: p.detach().clone() for n, p in searched.named_parameters()}
+    quantize_(searched, PTQConfig(plan=tight.plan))
+    for n, p in searched.named_parameters():
+        assert torch.allclose(p, before[n], atol=1e-5), n
+
+
+def test_nas_budget_config_is_checked():
+    from kaldi_mpq.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="budget"):
+        NASConfig(budget=0.0)
+    with pytest.raises(ConfigError, match="budget kind"):
+        NASConfig(budget=2.0, budget_kind="bytes")
+
+
+@pytest.mark.parametrize("bad", [["--avg-bits", "0"], ["--avg-bits", "-2"], ["--mb", "nan"],
+                                 ["--avg-bits", "2", "--mb", "1"], ["--solver", "greedy"]])
+def test_nas_cli_budget_options_are_validated(bad, capsys):
+    from kaldi_mpq.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as e:
+        cli_main(["nas", "--lm", "x", "--prototypes", "p", "--train", "t", "--valid", "v", "--out", "o"] + bad)
+    assert e.value.code == 2
+    assert "error" in capsys.readouterr().err
