@@ -54,13 +54,8 @@ report_opts=""            # e.g. "--timing-passes 1"
 
 set -euo pipefail
 
-log() {
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"
-}
-
-for v in lm train valid test exp; do
-  [ -n "${!v}" ] || { echo "$0: --$v is required" >&2; exit 1; }
-done
+. "$(dirname "$0")/../local/log.sh"
+require_options lm train valid test exp
 case $budget in avg_bits|uniform_mb) ;; *) echo "$0: --budget must be avg_bits or uniform_mb" >&2; exit 1 ;; esac
 
 tune() {  # tune <name> <quantize options>

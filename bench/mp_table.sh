@@ -48,13 +48,8 @@ report_opts=""            # e.g. "--timing-passes 1"
 
 set -euo pipefail
 
-log() {
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"
-}
-
-for v in lm train valid test exp; do
-  [ -n "${!v}" ] || { echo "$0: --$v is required" >&2; exit 1; }
-done
+. "$(dirname "$0")/../local/log.sh"
+require_options lm train valid test exp
 mkdir -p $exp/log
 mp="$(dirname "$0")/mp_sensitivity.sh"
 common=(--lm $lm --train $train --valid $valid --test $test --protos $exp/protos --sens $exp/sens

@@ -49,9 +49,7 @@ help_message="Usage: $0 --lm DIR --train TXT --valid TXT --test TXT --exp DIR [-
 
 set -euo pipefail
 
-log() {
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"
-}
+. "$(dirname "$0")/../local/log.sh"
 
 for v in lm train valid test exp; do
   if [ -z "${!v}" ]; then

@@ -22,11 +22,7 @@ if [ -n "${exp:-}" ]; then
   export KALDI_MPQ_NGRAM_CACHE="${KALDI_MPQ_NGRAM_CACHE-$__ngram_cache}"
 fi
 
-log() {
-  # icefall's log(): time, file:line and function, then the message
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. "$__lm_recipe_dir/log.sh"
 
 die() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') ERROR: $*" >&2

@@ -79,11 +79,7 @@ fi
 
 set -euo pipefail
 
-log() {
-  # icefall's log(): time, file:line and function, then the message
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. ../../local/log.sh
 
 if ! command -v kaldi-mpq >/dev/null; then
   log "kaldi-mpq not found: run 'bash local/install.sh' in the repository root, then activate .venv"
