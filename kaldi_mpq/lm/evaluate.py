@@ -46,6 +46,17 @@ def _device_of(module: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
+def total_log_prob(lm, sentences, batch_size: int = 64) -> tuple[float, int]:
+    """``(sum of natural-log probs, tokens)`` of id ``sentences`` (words and ``</s>`` each) under any
+    :class:`~kaldi_mpq.lm.interface.LanguageModel`, scored ``batch_size`` sentences at a time."""
+    total, tokens = 0.0, 0
+    for i in range(0, len(sentences), max(1, batch_size)):
+        for s in lm.score_sentences(sentences[i:i + batch_size]):
+            total += float(s.sum())
+            tokens += len(s)
+    return total, tokens
+
+
 def evaluate_perplexity(
     lm: Union[nn.Module, NeuralLM],
     batches: Iterable[Batch],

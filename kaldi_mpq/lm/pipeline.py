@@ -16,7 +16,7 @@ from kaldi_mpq.errors import ConfigError, TrainingError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.lm.checkpoint import CONFIG_FILE, build_model, load_float_lm, read_config
 from kaldi_mpq.lm.distributed import torchrun_process_group
-from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity
+from kaldi_mpq.lm.evaluate import PerplexityResult, evaluate_perplexity, total_log_prob
 from kaldi_mpq.lm.loss import is_recurrent
 from kaldi_mpq.lm.neural import NeuralLM
 from kaldi_mpq.lm.train import TrainConfig, TrainResult, make_batches, train_lm
@@ -129,11 +129,7 @@ def _eval_ngram(lm, path: Pathlike, text_path: Pathlike, text: TextOptions, mode
         raise ConfigError(f"{path}: an n-gram LM is evaluated in sentence mode only (got --mode {mode})")
     ids, oov = read_ids(text_path, lm.symbols, text)
     start = time.perf_counter()
-    total, tokens = 0.0, 0
-    for i in range(0, len(ids), max(1, batch_size)):
-        for s in lm.score_sentences(ids[i:i + batch_size]):
-            total += float(s.sum())
-            tokens += len(s)
+    total, tokens = total_log_prob(lm, ids, batch_size)
     return EvalReport(str(path), str(text_path), math.exp(-total / max(tokens, 1)), tokens, oov,
                       time.perf_counter() - start, mode, model_type="ngram")
 

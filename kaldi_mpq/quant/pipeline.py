@@ -165,6 +165,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
     import math
 
     from kaldi_mpq.lm.checkpoint import WEIGHTS_FILE, load_float_lm, read_config
+    from kaldi_mpq.lm.evaluate import total_log_prob
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.quant.runtime import load_packed
 
@@ -177,11 +178,7 @@ def report_rows(lm_dirs: Sequence[Pathlike], text: Pathlike, runtime: str = "aut
         times = []
         for _ in range(max(1, timing_passes)):
             start = time.perf_counter()
-            total, n = 0.0, 0
-            for i in range(0, len(ids), batch_size):
-                for s in lm.score_sentences(ids[i:i + batch_size]):
-                    total += float(s.sum())
-                    n += len(s)
+            total, n = total_log_prob(lm, ids, batch_size)
             times.append(time.perf_counter() - start)
         secs = min(times)
         if packed:
