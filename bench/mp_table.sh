@@ -31,7 +31,10 @@ test=
 exp=
 targets="2 4"
 budget=uniform_mb         # uniform_mb | avg_bits (see stage 1)
-metrics="kl hessian_avg"  # sensitivity tables that choose plans (hessian: paper 1's unaveraged trace)
+metrics="kl hessian_avg"  # sensitivity tables that choose plans (hessian: paper 1's unaveraged trace;
+                          # hessian_diag: per-weight curvature)
+nas=true                  # the MP-NAS rows (false: leave them out)
+gq=true                   # the GQ rows (false: leave them out)
 proto_bits="1,2,4,8"
 proto_method=auto         # auto | bp | admm | ptq
 proto_opts=""             # e.g. "--max-iters 1 --steps-per-iter 10 --lr 0.02"
@@ -68,7 +71,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     log "Stage 1: $n bits"
     start=$(date +%s)
     $mp "${common[@]}" --exp $exp/b$n --stage 1 --stop-stage 2 --avg-bits $n --budget $budget --metrics "$metrics" --suffix $n \
-      --nas true --nas-opts "$nas_opts" --gq true --gq-opts "$gq_opts" --method $method --max-iters $max_iters \
+      --nas $nas --nas-opts "$nas_opts" --gq $gq --gq-opts "$gq_opts" --method $method --max-iters $max_iters \
       --steps-per-iter $steps_per_iter --quantize-opts "$quantize_opts"
     log "stage 1 at $n bits: $(( $(date +%s) - start )) s"
   done
@@ -79,10 +82,11 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   dirs="$lm"
   for n in $targets; do
     dirs="$dirs $exp/b$n/uniform$n"
-    for m in $metrics nas; do
+    for m in $metrics; do
       dirs="$dirs $exp/b$n/$m$n"
     done
-    dirs="$dirs $exp/b$n/gq$n"
+    if $nas; then dirs="$dirs $exp/b$n/nas$n"; fi
+    if $gq; then dirs="$dirs $exp/b$n/gq$n"; fi
   done
   start=$(date +%s)
   # shellcheck disable=SC2086

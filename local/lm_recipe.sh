@@ -117,7 +117,7 @@ __prototypes() {
 
 quantize_systems() {
   # every line "name lm method options" of $systems: ptq, admm, bp, gq (uniform: options --bits N), kl,
-  # hessian, hessian_avg (sensitivity + allocate with the options, e.g. --avg-bits 3, then BP fine-tuning
+  # hessian, hessian_avg, hessian_diag (sensitivity + allocate with the options, e.g. --avg-bits 3, then BP fine-tuning
   # from the prototypes) or nas (MP-NAS with the options, then the same fine-tuning)
   local name lm method opts dir logd=$exp/quant/log plan data
   data=(--train "$exp/data/train.txt" --valid "$exp/data/dev.txt")
@@ -135,7 +135,7 @@ quantize_systems() {
         # shellcheck disable=SC2086
         run_job "$train_cmd" "quantize $name" "$logd/$name.log" kaldi-mpq quantize --lm "$exp/lm/$lm" \
           --method "$method" $opts "${data[@]}" $quant_opts --out "$dir" ;;
-      kl|hessian|hessian_avg|nas)
+      kl|hessian|hessian_avg|hessian_diag|nas)
         __prototypes "$lm"
         plan=$exp/quant/plans/$name
         if [ "$method" = nas ]; then
@@ -152,7 +152,7 @@ quantize_systems() {
         run_job "$train_cmd" "quantize $name" "$logd/$name.log" kaldi-mpq quantize --lm "$exp/lm/$lm" \
           --method bp --plan "$plan/plan.yaml" --init-from "$exp/quant/${lm}_prototypes" "${data[@]}" \
           $quant_opts --out "$dir" ;;
-      *) die "$systems: system $name: unknown method '$method' (ptq admm bp gq kl hessian hessian_avg nas)" ;;
+      *) die "$systems: system $name: unknown method '$method' (ptq admm bp gq kl hessian hessian_avg hessian_diag nas)" ;;
     esac
     touch "$dir/.done"
   done < <(system_lines)

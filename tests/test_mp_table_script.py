@@ -69,3 +69,14 @@ def test_the_average_bits_budget(tmp_path):
     budgeted = [c for c in calls if c.startswith("allocate") or c.startswith("nas")]
     assert len(budgeted) == 3 and {_opt(c, "--avg-bits") for c in budgeted} == {"2"}
     assert all("--mb" not in c for c in budgeted)
+
+
+def test_nas_and_gq_rows_can_be_left_out(tmp_path):
+    calls = _run(tmp_path, "--targets", "2", "--nas", "false", "--gq", "false",
+                 "--metrics", "kl hessian_avg hessian_diag")
+    assert not any(c.startswith("nas") for c in calls)
+    assert not any(c.startswith("quantize") and "--method gq" in c for c in calls)
+    exp = tmp_path / "exp"
+    report = calls[-1].split()
+    assert report[0] == "quant-report"
+    assert report[-5:] == ["fp"] + [f"{exp}/b2/{m}2" for m in ("uniform", "kl", "hessian_avg", "hessian_diag")]

@@ -6,6 +6,7 @@ tables of every cluster x bit-width into an output directory::
     kl.yaml kl.tsv                      KL sensitivity
     hessian_avg.yaml hessian_avg.tsv    Tr(H_c)/|c| * ||Q_n(W_c) - W_c||^2  (the allocation default)
     hessian.yaml hessian.tsv            Tr(H_c) * ||Q_n(W_c) - W_c||^2      (paper 1 as printed)
+    hessian_diag.yaml hessian_diag.tsv  sum_i H_ii (Q_n(W_c) - W_c)_i^2     (per-weight curvature)
 
 ``allocate``: one table and a budget -> ``plan.yaml`` (with the choice in its ``metadata``) and the
 whole Pareto front ``pareto.tsv``.
@@ -21,8 +22,8 @@ from typing import Optional, Sequence
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.quant.allocate import Allocation, allocate, pareto_front, write_pareto
 from kaldi_mpq.quant.prototypes import Prototypes, load_prototypes, save_prototypes, train_prototypes
-from kaldi_mpq.quant.sensitivity import SensitivityTable, hessian_sensitivity, hutchinson_traces, \
-    kl_sensitivity, sensitivity_batch
+from kaldi_mpq.quant.sensitivity import HESSIAN_METRICS, SensitivityTable, hessian_sensitivity, \
+    hutchinson_traces, kl_sensitivity, sensitivity_batch
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,8 @@ def sensitivity_files(lm_dir: Pathlike, protos: Prototypes, text: Pathlike, out_
         traces = hutchinson_traces(module, protos.cmap, batch, probes=options.probes,
                                    distribution=options.distribution, tol=options.tol, seed=options.seed)
         logger.info("Hutchinson: %d probes, %.1f s", traces.probes, traces.seconds)
-        for average in (True, False):
-            tables.append(hessian_sensitivity(module, protos, batch, average=average, traces=traces))
+        for metric in HESSIAN_METRICS:
+            tables.append(hessian_sensitivity(module, protos, batch, metric=metric, traces=traces))
     for t in tables:
         t.info.update(prototypes_method=protos.method, prototypes=dict(protos.metadata.get("methods") or {}))
         t.write(out_dir / f"{t.metric}.yaml", out_dir / f"{t.metric}.tsv")

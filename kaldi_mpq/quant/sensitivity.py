@@ -21,6 +21,12 @@ block of the Hessian of the mean per-token cross-entropy (one mini-batch of 32 s
   ``1/2 d^T H_c d ~ 1/2 (Tr(H_c)/|c|) ||d||^2`` for an error ``d`` spread evenly over the cluster, so
   it compares clusters of very different sizes (a 2M-weight embedding, a 40k-weight gate matrix) on the
   same scale; the plain trace grows with the cluster's size twice (trace and squared error).
+- ``hessian_diag``: ``sum_i H_ii d_i^2`` with ``d = Q_n(W_c) - W_c``, the second-order loss increase
+  under the diagonal approximation, with each weight's own curvature instead of the cluster's average.
+  The diagonal comes from the same probes (Bekas et al.: ``diag(H) = E[z * Hz]``, elementwise).
+  Averaging fails where curvature is concentrated: a mini-batch touches a few hundred embedding rows,
+  so the embedding's average trace is tiny and ``hessian_avg`` sends it to 1 bit although the rows the
+  data uses are as sensitive as any gate; the diagonal weighs each row's error by its own curvature.
 
 Traces by Hutchinson's estimator ``Tr(H_c) = E[z_c^T (H z)_c]``: one Hessian-vector product per probe
 ``z`` over *all* clustered weights gives every cluster's ``z_c^T (H z)_c`` at once (the cross terms have
@@ -58,7 +64,8 @@ from kaldi_mpq.text.batching import IGNORE, Batch, pad_sentences
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("kl", "hessian", "hessian_avg")
+METRICS = ("kl", "hessian", "hessian_avg", "hessian_diag")
+HESSIAN_METRICS = ("hessian", "hessian_avg", "hessian_diag")
 PROBES = ("gaussian", "rademacher")
 DEFAULT_SENTENCES = 32
 
@@ -68,7 +75,7 @@ class SensitivityTable:
     """Cluster x bit-width sensitivities plus what the size accounting needs.
 
     Attributes:
-        metric: ``kl`` | ``hessian`` | ``hessian_avg``.
+        metric: ``kl`` | ``hessian`` | ``hessian_avg`` | ``hessian_diag``.
         clusters: cluster names (model order). bits: the columns (32 = fp32, always 0).
         values: float64 ``[clusters, bits]``.
         sizes: int64 weights per cluster.
@@ -215,12 +222,14 @@ def kl_sensitivity(model: nn.Module, prototypes: Prototypes, batch: Batch,
 @dataclass
 class TraceEstimate:
     """Hutchinson traces of every cluster: ``traces`` float64 ``[C]``, ``probes`` used, ``history`` the
-    running means after each probe ``[probes, C]``, ``seconds`` of wall time."""
+    running means after each probe ``[probes, C]``, ``seconds`` of wall time; ``diagonal`` the estimated
+    Hessian diagonal of every clustered parameter (parameter name -> tensor of its shape)."""
 
     traces: np.ndarray
     probes: int
     history: np.ndarray
     seconds: float
+    diagonal: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def _probe(p: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
@@ -270,6 +279,7 @@ def hutchinson_traces(model: nn.Module, cmap: ClusterMap, batch: Batch, probes: 
     gen = torch.Generator().manual_seed(seed)
     C = len(cmap.names)
     total = torch.zeros(C, dtype=torch.float64)
+    diag = [torch.zeros_like(p, dtype=torch.float64) for p in params]
     history = []
     was_training = model.training
     model.eval()
@@ -282,8 +292,10 @@ def hutchinson_traces(model: nn.Module, cmap: ClusterMap, batch: Batch, probes: 
             for k in range(1, probes + 1):
                 zs = [_probe(p, distribution, gen) for p in params]
                 hzs = torch.autograd.grad(grads, params, grad_outputs=zs, retain_graph=True)
-                for z, hz, own, ok in zip(zs, hzs, owners, coded):
-                    per_row = as_rows(z * hz).sum(1).double().cpu()
+                for z, hz, own, ok, d in zip(zs, hzs, owners, coded, diag):
+                    zhz = z * hz
+                    d.add_(zhz.detach())
+                    per_row = as_rows(zhz).sum(1).double().cpu()
                     total.index_add_(0, own[ok].cpu(), per_row[ok.cpu()])
                 mean = total / k
                 history.append(mean.numpy().copy())
@@ -295,38 +307,48 @@ def hutchinson_traces(model: nn.Module, cmap: ClusterMap, batch: Batch, probes: 
     finally:
         model.train(was_training)
     hist = np.stack(history)
-    return TraceEstimate(hist[-1], len(history), hist, time.perf_counter() - start)
+    diagonal = {n: (d / len(history)).cpu() for n, d in zip(names, diag)}
+    return TraceEstimate(hist[-1], len(history), hist, time.perf_counter() - start, diagonal)
 
 
 def hessian_sensitivity(model: nn.Module, prototypes: Prototypes, batch: Batch,
-                        bits: Optional[Sequence[int]] = None, average: bool = True,
+                        bits: Optional[Sequence[int]] = None, metric: str = "hessian_avg",
                         traces: Optional[TraceEstimate] = None, **trace_options) -> SensitivityTable:
-    """Hessian sensitivity (module docstring): ``Tr(H_c) [/ |c|] * ||Q_n(W_c) - W_c||^2``.
+    """Hessian sensitivity of one of the variants of the module docstring (``metric``): ``hessian``
+    ``Tr(H_c) ||d||^2``, ``hessian_avg`` ``Tr(H_c)/|c| ||d||^2`` or ``hessian_diag`` ``sum_i H_ii d_i^2``,
+    ``d = Q_n(W_c) - W_c``.
 
-    ``model`` is the fp32 model (left with the reference weights); ``average`` selects ``hessian_avg``;
-    ``traces`` reuses an estimate (both variants from one), else :func:`hutchinson_traces` runs with
-    ``trace_options``.
+    ``model`` is the fp32 model (left with the reference weights); ``traces`` reuses an estimate (all
+    variants from one), else :func:`hutchinson_traces` runs with ``trace_options``.
     """
+    if metric not in HESSIAN_METRICS:
+        raise ConfigError(f"Hessian metric must be one of {', '.join(HESSIAN_METRICS)}, got {metric!r}")
     cols = _columns(prototypes, bits)
     _load_reference(model, prototypes)
     if traces is None:
         traces = hutchinson_traces(model, prototypes.cmap, batch, **trace_options)
+    if metric == "hessian_diag" and not traces.diagonal:
+        raise ConfigError("hessian_diag needs the Hessian diagonal: estimate the traces with hutchinson_traces")
     sizes = prototypes.cmap.cluster_sizes().astype(np.float64)
-    factor = traces.traces / np.maximum(sizes, 1) if average else traces.traces
+    factor = traces.traces / np.maximum(sizes, 1) if metric == "hessian_avg" else traces.traces
     values = np.zeros((len(sizes), len(cols)))
     for c, name in enumerate(prototypes.clusters):
-        ref = {p: as_rows(prototypes.reference[p]).index_select(0, r)
-               for p, r in prototypes.cluster_rows(name).items()}
+        rows = prototypes.cluster_rows(name)
+        ref = {p: as_rows(prototypes.reference[p]).index_select(0, r).double() for p, r in rows.items()}
+        curv = ({p: as_rows(traces.diagonal[p]).index_select(0, r).double() for p, r in rows.items()}
+                if metric == "hessian_diag" else None)
         for j, b in enumerate(cols):
             if b == FLOAT_BITS:
                 continue
             q = prototypes.cluster_weight(name, b)
-            err = sum(float(((q[p].double() - ref[p].double()) ** 2).sum()) for p in ref)
-            values[c, j] = factor[c] * err
+            if curv is not None:
+                values[c, j] = sum(float((curv[p] * (q[p].double() - ref[p]) ** 2).sum()) for p in ref)
+            else:
+                values[c, j] = factor[c] * sum(float(((q[p].double() - ref[p]) ** 2).sum()) for p in ref)
     info = {"traces": [float(t) for t in traces.traces], "probes": int(traces.probes),
             "seconds": round(traces.seconds, 2), "tokens": int((batch[1] != IGNORE).sum()),
             "sentences": int(batch[0].shape[0])}
-    return _table(prototypes, "hessian_avg" if average else "hessian", cols, values, info)
+    return _table(prototypes, metric, cols, values, info)
 
 
 def non_increasing_fraction(table: SensitivityTable) -> float:
@@ -345,4 +367,4 @@ def total(table: SensitivityTable, bits_per_cluster: Sequence[int]) -> float:
 
 
 __all__ = ["SensitivityTable", "TraceEstimate", "kl_sensitivity", "hessian_sensitivity", "hutchinson_traces",
-           "sensitivity_batch", "non_increasing_fraction", "total", "METRICS"]
+           "sensitivity_batch", "non_increasing_fraction", "total", "METRICS", "HESSIAN_METRICS"]

@@ -231,7 +231,7 @@ quantize_system() {
         --valid $lmdata/valid.txt --out $dir "$@" ;;
     gq)
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method gq --bits $bits "${data[@]}" --out $dir "$@" ;;
-    kl|hessian|hessian_avg)  # least summed sensitivity at <= bits average bits, fine-tuned from the prototypes
+    kl|hessian|hessian_avg|hessian_diag)  # least summed sensitivity at <= bits average bits, fine-tuned from the prototypes
       job "$train_cmd" exp/quant/log/$id.allocate.log kaldi-mpq allocate --table $q/sens/$method.yaml \
         --avg-bits $bits --bits $proto_bits --prototypes $q/protos --out exp/quant/plans/$id
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --plan exp/quant/plans/$id/plan.yaml \
@@ -242,7 +242,7 @@ quantize_system() {
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --plan exp/quant/plans/$id/plan.yaml \
         --init-from $q/protos "${data[@]}" --out $dir "$@" ;;
     *)
-      log "$systems: unknown method '$method' of $id (uniform, ptq, gq, kl, hessian, hessian_avg, nas)"
+      log "$systems: unknown method '$method' of $id (uniform, ptq, gq, kl, hessian, hessian_avg, hessian_diag, nas)"
       exit 1 ;;
   esac
   grep -h "valid\|PPL\|ppl" $logf | tail -n 1 || true
@@ -362,7 +362,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       lm_systems | while read -r id model; do
         if [ "$model" = exp/lm/$id ]; then lm=$id method=fp32 bits=32 parent=-
         else read -r lm method bits <<< "$(read_systems | awk -v id=$id '$1 == id {print $2, $3, $4}')"
-          case $method in kl|hessian|hessian_avg|nas) method="mixed/$method" bits=- ;; esac
+          case $method in kl|hessian|hessian_avg|hessian_diag|nas) method="mixed/$method" bits=- ;; esac
           parent=$lm
         fi
         printf '%s\t%s\t%s\t%s\t%s\t%s' $id $lm $method $bits $model $parent

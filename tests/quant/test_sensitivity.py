@@ -72,13 +72,16 @@ def test_kl_swaps_only_one_cluster(setup):
     assert table.values[c, 0] == pytest.approx(expect, rel=1e-5)
 
 
-def test_hessian_invariants_both_variants(setup):
+def test_hessian_invariants_all_variants(setup):
     _, model, protos, batch = setup
     tr = hutchinson_traces(model, protos.cmap, batch, probes=20, tol=0)
     avg = hessian_sensitivity(model, protos, batch, bits=BITS, traces=tr)
-    plain = hessian_sensitivity(model, protos, batch, bits=BITS, average=False, traces=tr)
-    assert avg.metric == "hessian_avg" and plain.metric == "hessian"
-    for table in (avg, plain):
+    plain = hessian_sensitivity(model, protos, batch, bits=BITS, metric="hessian", traces=tr)
+    diag = hessian_sensitivity(model, protos, batch, bits=BITS, metric="hessian_diag", traces=tr)
+    assert (avg.metric, plain.metric, diag.metric) == ("hessian_avg", "hessian", "hessian_diag")
+    with pytest.raises(ConfigError, match="hessian_max"):
+        hessian_sensitivity(model, protos, batch, metric="hessian_max", traces=tr)
+    for table in (avg, plain, diag):
         assert np.all(table.column(32) == 0)
         assert np.all(np.abs(table.column(16)) <= np.abs(table.column(8)) + 1e-12)
     sizes = protos.cmap.cluster_sizes()
@@ -143,6 +146,36 @@ def test_hutchinson_against_exact_hessian(kind, tiny_symbols):
         assert abs(est.traces[c] - exact) <= 4 * se, (name, est.traces[c], exact, se)
         if 4 * se < 0.05 * abs(exact):
             assert abs(est.traces[c] - exact) <= 0.05 * abs(exact), name
+
+
+def test_hessian_diagonal_against_exact(tiny_symbols):
+    """The diagonal comes from the same probes as the traces (its sum over a cluster is the cluster's
+    trace estimate), and ``hessian_diag`` = ``sum_i H_ii d_i^2`` is unbiased: with ``w = d^2`` each probe
+    gives ``z^T diag(w) H z``, Gaussian variance ``2 ||sym(diag(w) H)||_F^2``; the estimate at m = 200
+    must lie within 4 standard errors of the value from the exact diagonal."""
+    torch.manual_seed(3)
+    model = build_model(TINY["lstm"], tiny_symbols)
+    batch = sensitivity_batch(SENTS, tiny_symbols.bos_id, tiny_symbols.eos_id, n=32)
+    _train(model, batch)
+    protos = train_prototypes(model, None, bits=(1, 2), method="ptq")
+    H, owner = _exact_hessian(model, protos.cmap, batch)
+    m = 200
+    est = hutchinson_traces(model, protos.cmap, batch, probes=m, tol=0, seed=1)
+    names = [n for n, r in protos.cmap.rows.items() if (r >= 0).any()]
+    flat_diag = torch.cat([est.diagonal[n].reshape(-1) for n in names]).double().numpy()
+    for c in range(len(protos.clusters)):
+        assert flat_diag[owner == c].sum() == pytest.approx(est.traces[c], rel=1e-6, abs=1e-9)
+    table = hessian_sensitivity(model, protos, batch, bits=(1, 2), metric="hessian_diag", traces=est)
+    ref = {n: p.detach() for n, p in model.named_parameters()}
+    for j, b in enumerate((1, 2)):
+        d2 = torch.cat([((protos.weights_at(b)[n] - ref[n]) ** 2).reshape(-1) for n in names]).double().numpy()
+        for c, name in enumerate(protos.clusters):
+            rows = owner == c
+            w = np.where(rows, d2, 0.0)
+            exact = float((w * H.diagonal()).sum())
+            A = w[:, None] * H
+            se = np.sqrt(2 * (((A + A.T) / 2) ** 2).sum() / m)
+            assert abs(table.values[c, j] - exact) <= 4 * se + 1e-12, (name, b, table.values[c, j], exact, se)
 
 
 def test_tied_weights_counted_once(tiny_symbols):
