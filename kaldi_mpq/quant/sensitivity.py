@@ -24,9 +24,8 @@ block of the Hessian of the mean per-token cross-entropy (one mini-batch of 32 s
 - ``hessian_diag``: ``sum_i H_ii d_i^2`` with ``d = Q_n(W_c) - W_c``, the second-order loss increase
   under the diagonal approximation, with each weight's own curvature instead of the cluster's average.
   The diagonal comes from the same probes (Bekas et al.: ``diag(H) = E[z * Hz]``, elementwise).
-  Averaging fails where curvature is concentrated: a mini-batch touches a few hundred embedding rows,
-  so the embedding's average trace is tiny and ``hessian_avg`` sends it to 1 bit although the rows the
-  data uses are as sensitive as any gate; the diagonal weighs each row's error by its own curvature.
+  The average spreads the curvature of the few hundred embedding rows a mini-batch touches over all
+  rows; the diagonal keeps each row's curvature with that row's error.
 
 Traces by Hutchinson's estimator ``Tr(H_c) = E[z_c^T (H z)_c]``: one Hessian-vector product per probe
 ``z`` over *all* clustered weights gives every cluster's ``z_c^T (H z)_c`` at once (the cross terms have
