@@ -89,7 +89,7 @@ def evaluate_perplexity(
                 nll, tokens, state = token_nll(module, (inputs, targets), state, carry=carry)
             except ValueError as e:  # e.g. a sentence longer than a Transformer's max_len
                 raise TextFormatError(f"cannot evaluate a batch of {inputs.shape[1]} positions: {e}") from None
-            total += nll.double()
+            total += nll.detach().double()
             n += tokens
         loss = float(total) / max(n, 1)
     finally:

@@ -223,17 +223,30 @@ quantize_system() {
   local data=(--train $lmdata/train.txt --valid $lmdata/valid.txt)
   rm -rf $dir
   case $method in
-    uniform)  # the prototype at this bit-width (the better of BP and ADMM), as a packed model
-      job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits --init-from $q/protos \
-        --valid $lmdata/valid.txt --out $dir "$@" ;;
+    uniform)  # the prototype at this bit-width (the better of BP and ADMM) as a packed model; with options,
+              # fine-tuned from it as the mixed plans are (the same steps: a fair comparison)
+      if [ $# -eq 0 ]; then
+        job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits --init-from $q/protos \
+          --valid $lmdata/valid.txt --out $dir
+      else
+        job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --bits $bits --init-from $q/protos "${data[@]}" \
+          --out $dir "$@"
+      fi ;;
     ptq)
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits \
         --valid $lmdata/valid.txt --out $dir "$@" ;;
     gq)
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method gq --bits $bits "${data[@]}" --out $dir "$@" ;;
-    kl|hessian|hessian_avg|hessian_diag)  # least summed sensitivity at <= bits average bits, fine-tuned from the prototypes
+    kl|hessian|hessian_avg|hessian_diag)
+      # least summed sensitivity within the packed file of the uniform $bits-bit model (the prototype, packed
+      # here first: seconds), so the plan is never larger than uniform; fine-tuned from the prototypes
+      local plans=exp/quant/plans/$id bytes
+      job "$train_cmd" exp/quant/log/$id.uniform.log kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits \
+        --init-from $q/protos --out $plans/uniform$bits
+      bytes=$(wc -c < $plans/uniform$bits/model.packed.safetensors)
       job "$train_cmd" exp/quant/log/$id.allocate.log kaldi-mpq allocate --table $q/sens/$method.yaml \
-        --avg-bits $bits --bits $proto_bits --prototypes $q/protos --out exp/quant/plans/$id
+        --mb "$(awk -v b="$bytes" 'BEGIN { printf "%.6f", b / 1e6 }')" --bits $proto_bits --prototypes $q/protos \
+        --out $plans
       job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --plan exp/quant/plans/$id/plan.yaml \
         --init-from $q/protos "${data[@]}" --out $dir "$@" ;;
     nas)  # MP-NAS over the prototypes at size weight beta = bits, then fine-tuned like the plans above

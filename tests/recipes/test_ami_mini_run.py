@@ -72,6 +72,11 @@ def test_quick_run_writes_a_row_per_system(quick_run):
     assert [row["id"] for row in res["rows"]] == ["3gram", "lstm"] + _systems(recipe)
     assert set(res["rows"][2]["results"]) == {"nbest5_w0.5", "nbest5_tuned", "lattice_w0.5"}
     assert (recipe / "exp/results/plots/wer_vs_size_eval.png").stat().st_size > 0
+    # the mixed plan is held to the uniform 2-bit model's packed file, and the uniform model gets the same
+    # fine-tuning steps from its prototype (its log shows BP)
+    size = {s: (recipe / "exp/quant" / s / "model.packed.safetensors").stat().st_size for s in ("lstm_u2", "lstm_kl2")}
+    assert size["lstm_kl2"] <= size["lstm_u2"], size
+    assert "exp/quant/lstm_u2: bp, 2.00 bits/weight" in (recipe / "exp/quant/log/lstm_u2.log").read_text()
 
 
 def test_rerun_skips_every_stage_and_changes_nothing(quick_run):
