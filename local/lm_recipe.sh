@@ -160,12 +160,19 @@ quantize_systems() {
 
 quant_report() {
   # quant_report <out.md> <out.json>: #bit, dev PPL, size and compression of every float LM and system
-  # (the JSON rows are results-table's --report)
+  # (the JSON rows are results-table's --report); with $old_lm set (the first-pass n-gram: ARPA, G.fst or
+  # G.carpa), also its dev PPL, counted the same way (sentence mode) -> $exp/NGRAM.json
   local models=() s
   for s in $(all_systems); do models+=("$(lm_dir "$s")"); done
   run_job "$train_cmd" "quant-report" "$exp/log/quant_report.log" kaldi-mpq quant-report \
     --text "$exp/data/dev.txt" --markdown --json "$2" "${models[@]}"
   sed -n '/^|/p' "$exp/log/quant_report.log" > "$1"
+  if [ -n "${old_lm:-}" ]; then
+    need "$old_lm"
+    run_job "$train_cmd" "eval-lm $old_lm" "$exp/log/ngram_ppl.log" kaldi-mpq eval-lm --lm "$old_lm" \
+      --words "$exp/lang/words.txt" --unk "$unk" --text "$exp/data/dev.txt" --json
+    grep '^{' "$exp/log/ngram_ppl.log" > "$exp/NGRAM.json.tmp" && mv "$exp/NGRAM.json.tmp" "$exp/NGRAM.json"
+  fi
 }
 
 link_decode_dir() {
@@ -334,14 +341,19 @@ results_table() {
   # results_table <out-prefix> <title> <tune-set> <table-set...>: kaldi-mpq results-table over the first
   # pass (baseline), the float LMs and the systems (each marked against its float LM), n-best and lattice
   # conditions, LMWT/WIP tuned on <tune-set> (default: the first table set) -> <out-prefix>.md, .txt, .json
-  local out=$1 title=$2 tune=$3 first=$4 s lm method sets
+  local out=$1 title=$2 tune=$3 first=$4 s lm method sets ngram_model=- reports=(--report "$exp/QUANT.json")
   shift 3
+  if [ -n "${old_lm:-}" ] && [ -f "$exp/NGRAM.json" ]; then
+    ngram_model=$old_lm reports+=(--report "$exp/NGRAM.json")
+  fi
   for s in "$@"; do score_table_set "$s"; done
   sets=$(echo "$*" | tr ' ' ,)
   mkdir -p "$exp/table"
   {
     printf 'id\tlm\tmethod\tbits\tmodel\tparent\tnbest\tlattice\n'
-    printf 'first_pass\tn-gram\t-\t-\t-\t-\t%s\t%s\n' "$exp/table/{set}/first_pass" "$exp/table/{set}/first_pass"
+    # the first pass's model is the n-gram whose PPL quant_report measured, if it did ($exp/NGRAM.json)
+    printf 'first_pass\tn-gram\t-\t-\t%s\t-\t%s\t%s\n' "$ngram_model" "$exp/table/{set}/first_pass" \
+      "$exp/table/{set}/first_pass"
     for s in $(float_lm_names); do
       printf '%s\t%s\tfp32\t32\t%s\t-\t%s\t%s\n' "$s" "$s" "$exp/lm/$s" "$(__condition "$s" nbest "$first")" \
         "$(__condition "$s" lattice "$first")"
@@ -353,6 +365,6 @@ results_table() {
   } > "$out.systems.tsv"
   # shellcheck disable=SC2086
   run_job "$decode_cmd" "results-table $title" "$exp/table/log/$(basename "$out").log" kaldi-mpq results-table \
-    --systems "$out.systems.tsv" --sets "$sets" ${tune:+--tune-set "$tune"} --report "$exp/QUANT.json" \
+    --systems "$out.systems.tsv" --sets "$sets" ${tune:+--tune-set "$tune"} "${reports[@]}" \
     --title "$title" --markdown "$out.md" --text "$out.txt" --json "$out.json" $table_opts
 }

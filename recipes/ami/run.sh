@@ -9,7 +9,8 @@
 #   stage 1  vocabulary      $lang/words.txt (the decoding vocabulary) -> $exp/lang/words.txt
 #   stage 2  train LMs       $lms (name:preset) on $cuda_cmd (--num-gpus N: torchrun) -> $exp/lm/<name>
 #   stage 3  quantize        every system of $systems (conf/systems.conf) -> $exp/quant/<system>
-#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md, QUANT.json
+#   stage 4  LM report       dev PPL, size, compression of every LM -> $exp/QUANT.md, QUANT.json; the
+#                            first-pass n-gram's dev PPL ($old_lm) -> $exp/NGRAM.json
 #   stage 5  rescore         per mic and test set: 20-best and lattice rescoring of the decode dir, the
 #                            first-pass 3-gram ($old_lm: ARPA, G.fst or G.carpa) removed and interpolated
 #                            0.5/0.5 -> $exp/decode/<mic>_<set>/{first_pass,<system>_nbest,<system>_lattice}
@@ -138,7 +139,7 @@ fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: LM report on the dev text -> $exp/QUANT.md"
-  quant_report "$exp/QUANT.md" "$exp/QUANT.json"
+  old_lm=$(kpath "$old_lm") quant_report "$exp/QUANT.md" "$exp/QUANT.json"
   cat "$exp/QUANT.md"
 fi
 
@@ -181,7 +182,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     tune=
     [[ " $test_sets " == *" $tune_set "* ]] && tune=${mic}_$tune_set
     # shellcheck disable=SC2046
-    results_table "$exp/RESULTS_$mic" "AMI $mic" "$tune" $(for set in $test_sets; do echo "${mic}_$set"; done)
+    old_lm=$(kpath "$old_lm") results_table "$exp/RESULTS_$mic" "AMI $mic" "$tune" $(for set in $test_sets; do echo "${mic}_$set"; done)
     cat "$exp/RESULTS_$mic.txt"
   done
   log "Stage 8: scoring summaries -> $exp/RESULTS_sclite.txt"

@@ -24,6 +24,7 @@ def test_quick_end_to_end(shared_root, tmp_path):
     for mic in ("ihm", "sdm1"):  # Tables V/VI: one per mic
         table = json.loads((exp / f"RESULTS_{mic}.json").read_text())
         assert table["sets"] == [f"{mic}_dev"] and [r["id"] for r in table["rows"]] == ["first_pass", "lstm", "lstm_ptq4"]
+        assert table["rows"][0]["ppl"] == pytest.approx(json.loads((exp / "NGRAM.json").read_text())["ppl"])
     wers = best_wers(exp / "RESULTS_sclite.txt")
     for s in ("ihm_dev", "sdm1_dev"):
         assert set(wers[s]) == {f"{d}: all" for d in ("first_pass", "lstm_nbest", "lstm_ptq4_nbest", "lstm_lattice")}

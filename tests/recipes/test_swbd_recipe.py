@@ -27,6 +27,10 @@ def test_quick_end_to_end_and_resume(shared_root, tmp_path):
     assert table["sets"] == ["eval2000_swbd", "eval2000_callhm"] and table["conditions"] == ["nbest", "lattice"]
     rows = {r["id"]: r for r in table["rows"]}
     assert list(rows) == ["first_pass", "lstm", "lstm_ptq4"] and rows["lstm_ptq4"]["parent"] == "lstm"
+    # the first-pass n-gram's dev PPL (eval-lm on $old_lm) beside the neural LMs'
+    ngram = json.loads((exp / "NGRAM.json").read_text())
+    assert rows["first_pass"]["ppl"] == pytest.approx(ngram["ppl"]) and ngram["ppl"] > 1
+    assert rows["first_pass"]["model"] == ngram["lm"] and rows["lstm"]["ppl"] > 1
     assert rows["lstm_ptq4"]["size_mb"] < rows["lstm"]["size_mb"] and "lattice" not in rows["lstm_ptq4"]["results"]
     cells = rows["lstm"]["results"]["nbest"]
     assert "vs_baseline" in cells["eval2000_callhm"]
