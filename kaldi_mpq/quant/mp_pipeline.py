@@ -4,9 +4,9 @@
 tables of every cluster x bit-width into an output directory::
 
     kl.yaml kl.tsv                      KL sensitivity
-    hessian_avg.yaml hessian_avg.tsv    Tr(H_c)/|c| * ||Q_n(W_c) - W_c||^2  (the allocation default)
+    hessian_avg.yaml hessian_avg.tsv    Tr(H_c)/|c| * ||Q_n(W_c) - W_c||^2  (paper 2, HAWQ-V2)
     hessian.yaml hessian.tsv            Tr(H_c) * ||Q_n(W_c) - W_c||^2      (paper 1 as printed)
-    hessian_diag.yaml hessian_diag.tsv  sum_i H_ii (Q_n(W_c) - W_c)_i^2     (per-weight curvature)
+    hessian_diag.yaml hessian_diag.tsv  sum_i H_ii (Q_n(W_c) - W_c)_i^2     (per-weight curvature; best on PTB)
 
 ``allocate``: one table and a budget -> ``plan.yaml`` (with the choice in its ``metadata``) and the
 whole Pareto front ``pareto.tsv``.

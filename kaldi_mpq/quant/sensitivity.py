@@ -16,7 +16,7 @@ block of the Hessian of the mean per-token cross-entropy (one mini-batch of 32 s
 ``c``'s weights and ``Q_n(W_c)`` the ``n``-bit prototype's weights of the cluster. Two variants:
 
 - ``hessian``: the trace as printed in paper 1;
-- ``hessian_avg`` (default for allocation): the per-parameter average trace ``Tr(H_c) / |c|`` of paper
+- ``hessian_avg``: the per-parameter average trace ``Tr(H_c) / |c|`` of paper
   2's ``T̄r`` and HAWQ-V2. It is the second-order estimate of the loss increase
   ``1/2 d^T H_c d ~ 1/2 (Tr(H_c)/|c|) ||d||^2`` for an error ``d`` spread evenly over the cluster, so
   it compares clusters of very different sizes (a 2M-weight embedding, a 40k-weight gate matrix) on the
@@ -25,7 +25,9 @@ block of the Hessian of the mean per-token cross-entropy (one mini-batch of 32 s
   under the diagonal approximation, with each weight's own curvature instead of the cluster's average.
   The diagonal comes from the same probes (Bekas et al.: ``diag(H) = E[z * Hz]``, elementwise).
   The average spreads the curvature of the few hundred embedding rows a mini-batch touches over all
-  rows; the diagonal keeps each row's curvature with that row's error.
+  rows; the diagonal keeps each row's curvature with that row's error. On the PTB tables of
+  docs/quantization.md it is the Hessian metric to use: its 2-bit LSTM plan is as good as KL's where
+  the averaged trace's is worse than uniform 2-bit, and on the Transformer both choose the same plan.
 
 Traces by Hutchinson's estimator ``Tr(H_c) = E[z_c^T (H z)_c]``: one Hessian-vector product per probe
 ``z`` over *all* clustered weights gives every cluster's ``z_c^T (H z)_c`` at once (the cross terms have
