@@ -9,7 +9,8 @@ Usage:
 Prototypes (uniform 1/2/4/8-bit models) are loaded from --prototypes if it holds them, else trained
 there first (--method auto: BP and ADMM on the same budget, the better on --valid kept per bit-width).
 The tables are measured on --sentences sentences of --train (paper: one mini-batch of 32) and written
-to --out as <metric>.yaml (for `kaldi-mpq allocate`) and <metric>.tsv.
+to --out as <metric>.yaml (for `kaldi-mpq allocate`) and <metric>.tsv: kl, and from one Hutchinson
+estimate hessian, hessian_avg and hessian_diag (docs/quantization.md).
 """
 
 from __future__ import annotations

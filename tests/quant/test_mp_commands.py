@@ -36,7 +36,7 @@ def test_sensitivity_allocate_quantize_report(lm_dir, capsys):
     assert main(["sensitivity", "--lm", str(t / "fp"), "--prototypes", str(t / "protos"), "--train", txt,
                  "--out", str(t / "sens"), "--method", "ptq", "--bits", "1,2,4,8", "--probes", "5",
                  "--sentences", "16"]) == 0
-    for metric in ("kl", "hessian_avg", "hessian"):
+    for metric in ("kl", "hessian_avg", "hessian", "hessian_diag"):
         table = SensitivityTable.read(t / "sens" / f"{metric}.yaml")
         assert table.bits == (1, 2, 4, 8, 32) and (t / "sens" / f"{metric}.tsv").is_file()
     assert load_prototypes(t / "protos").method == "ptq"
