@@ -51,13 +51,7 @@ set -euo pipefail
 
 . "$(dirname "$0")/../local/log.sh"
 
-for v in lm train valid test exp; do
-  if [ -z "${!v}" ]; then
-    echo "$0: --$v is required" >&2
-    echo "$help_message" >&2
-    exit 1
-  fi
-done
+require_options lm train valid test exp
 command -v kaldi-mpq >/dev/null || { log "kaldi-mpq not found (activate the virtual environment)"; exit 1; }
 mkdir -p $exp/log
 export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads

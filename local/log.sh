@@ -7,9 +7,14 @@ log() {
 }
 
 require_options() {
-  # require_options <variable...>: stop with "--<name> is required" for the first one that is empty
+  # require_options <variable...>: stop with "--<name> is required" (and the script's $help_message, if it
+  # has one) for the first one that is empty
   local v
   for v in "$@"; do
-    [ -n "${!v}" ] || { echo "$0: --${v//_/-} is required" >&2; exit 1; }
+    if [ -z "${!v}" ]; then
+      echo "$0: --${v//_/-} is required" >&2
+      [ -z "${help_message:-}" ] || echo "$help_message" >&2
+      exit 1
+    fi
   done
 }
