@@ -336,16 +336,14 @@ def hessian_sensitivity(model: nn.Module, prototypes: Prototypes, batch: Batch,
     for c, name in enumerate(prototypes.clusters):
         rows = prototypes.cluster_rows(name)
         ref = {p: as_rows(prototypes.reference[p]).index_select(0, r).double() for p, r in rows.items()}
-        curv = ({p: as_rows(traces.diagonal[p]).index_select(0, r).double() for p, r in rows.items()}
-                if metric == "hessian_diag" else None)
+        # the weight of each squared error: the weight's own curvature, or the cluster's (average) trace
+        weight = ({p: as_rows(traces.diagonal[p]).index_select(0, r).double() for p, r in rows.items()}
+                  if metric == "hessian_diag" else dict.fromkeys(ref, float(factor[c])))
         for j, b in enumerate(cols):
             if b == FLOAT_BITS:
                 continue
             q = prototypes.cluster_weight(name, b)
-            if curv is not None:
-                values[c, j] = sum(float((curv[p] * (q[p].double() - ref[p]) ** 2).sum()) for p in ref)
-            else:
-                values[c, j] = factor[c] * sum(float(((q[p].double() - ref[p]) ** 2).sum()) for p in ref)
+            values[c, j] = sum(float((weight[p] * (q[p].double() - ref[p]) ** 2).sum()) for p in ref)
     info = {"traces": [float(t) for t in traces.traces], "probes": int(traces.probes),
             "seconds": round(traces.seconds, 2), "tokens": int((batch[1] != IGNORE).sum()),
             "sentences": int(batch[0].shape[0])}
