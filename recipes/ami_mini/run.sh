@@ -211,6 +211,15 @@ fi
 # the systems of $systems: id lm method bits [options...]
 read_systems() { grep -v '^\s*#' $systems | grep -v '^\s*$'; }
 
+pack_prototype() {
+  # pack_prototype <log> <lm> <bits> <out> [quantize options]: the <bits>-bit prototype of <lm> as a packed
+  # model, as is (the better of BP and ADMM at that bit-width)
+  local logf=$1 lm=$2 bits=$3 out=$4
+  shift 4
+  job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits \
+    --init-from exp/quant/$lm/protos --out $out "$@"
+}
+
 quantize_system() {
   # quantize_system <id> <lm> <method> <bits> [options]: exp/quant/<id> unless it is done
   local id=$1 lm=$2 method=$3 bits=$4
@@ -223,11 +232,10 @@ quantize_system() {
   local data=(--train $lmdata/train.txt --valid $lmdata/valid.txt)
   rm -rf $dir
   case $method in
-    uniform)  # the prototype at this bit-width (the better of BP and ADMM) as a packed model; with options,
-              # fine-tuned from it as the mixed plans are (the same steps: a fair comparison)
+    uniform)  # the prototype at this bit-width as a packed model; with options, fine-tuned from it as the
+              # mixed plans are (the same steps: a fair comparison)
       if [ $# -eq 0 ]; then
-        job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits --init-from $q/protos \
-          --valid $lmdata/valid.txt --out $dir
+        pack_prototype $logf $lm $bits $dir --valid $lmdata/valid.txt
       else
         job "$train_cmd" $logf kaldi-mpq quantize --lm exp/lm/$lm --bits $bits --init-from $q/protos "${data[@]}" \
           --out $dir "$@"
@@ -241,8 +249,7 @@ quantize_system() {
       # least summed sensitivity within the packed file of the uniform $bits-bit model (the prototype, packed
       # here first: seconds), so the plan is never larger than uniform; fine-tuned from the prototypes
       local plans=exp/quant/plans/$id bytes
-      job "$train_cmd" exp/quant/log/$id.uniform.log kaldi-mpq quantize --lm exp/lm/$lm --method ptq --bits $bits \
-        --init-from $q/protos --out $plans/uniform$bits
+      pack_prototype exp/quant/log/$id.uniform.log $lm $bits $plans/uniform$bits
       bytes=$(wc -c < $plans/uniform$bits/model.packed.safetensors)
       job "$train_cmd" exp/quant/log/$id.allocate.log kaldi-mpq allocate --table $q/sens/$method.yaml \
         --mb "$(awk -v b="$bytes" 'BEGIN { printf "%.6f", b / 1e6 }')" --bits $proto_bits --prototypes $q/protos \
