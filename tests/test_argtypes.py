@@ -8,7 +8,7 @@ import math
 import pytest
 
 from kaldi_mpq import cli
-from kaldi_mpq.bin.argtypes import finite_float, non_negative_float, positive_beam, positive_int, unit_float
+from kaldi_mpq.bin.argtypes import band_edges, finite_float, non_negative_float, positive_beam, positive_int, unit_float
 
 
 def test_type_functions():
@@ -19,6 +19,13 @@ def test_type_functions():
                     (unit_float, "1.5"), (unit_float, "nan"), (positive_beam, "0"), (positive_beam, "nan")]:
         with pytest.raises(argparse.ArgumentTypeError, match=f"got '{bad}'"):
             fn(bad)
+
+
+def test_band_edges():
+    assert band_edges("1000,3000") == [1000, 3000] and band_edges("5") == [5]
+    for bad in ("0,10", "3000,1000", "10,10", "1e3", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="rising comma-separated word counts"):
+            band_edges(bad)
 
 
 @pytest.mark.parametrize("command,option,value", [

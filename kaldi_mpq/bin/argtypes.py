@@ -61,6 +61,16 @@ def bit_widths(text: str) -> list[int]:
     return [_number(b, int, what, lambda v: v in bits) for b in text.split(",")] if text else []
 
 
+def band_edges(text: str) -> list[int]:
+    """Rising comma-separated word ranks, e.g. ``1000,3000`` (word bands: the vocabulary size is checked
+    where the LM is known)."""
+    what = "rising comma-separated word counts, e.g. 1000,3000"
+    edges = [_number(e, int, what, lambda v: v > 0) for e in text.split(",")]
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return edges
+
+
 def finite_float(text: str) -> float:
     """Any finite number (no NaN, no infinity)."""
     return _number(text, float, "a finite number", math.isfinite)

@@ -15,14 +15,19 @@ The output directory loads anywhere an LM directory is accepted (``format: packe
 
 Fine-tuning a mixed plan (``--plan`` from ``kaldi-mpq allocate`` or ``kaldi-mpq nas``) starts with
 ``--init-from PROTOTYPES_DIR``: every cluster inherits the weights of the prototype at its bit-width,
-then BP (the default) or ADMM trains the whole model.
+then BP (the default) or ADMM trains the whole model. ``--bits N --init-from PROTOTYPES_DIR`` is
+the uniform N-bit model in the prototypes' cluster layout (granularity, bias, word bands), fine-tuned
+from the N-bit prototype.
+
+``--word-bands 1000,3000`` splits the embedding and output rows into word-frequency bands (counted on
+``--train``), each its own cluster with its own scale (docs/quantization.md, "Word bands").
 """
 
 from __future__ import annotations
 
 import argparse
 
-from kaldi_mpq.bin.argtypes import bit_width, non_negative_float, positive_float, positive_int
+from kaldi_mpq.bin.argtypes import band_edges, bit_width, non_negative_float, positive_float, positive_int
 
 from kaldi_mpq.quant import ADMMConfig, BPConfig, PTQConfig
 from kaldi_mpq.quant.gq import GQConfig
@@ -43,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cluster granularity (default: the plan's, else sublayer)")
     parser.add_argument("--bias", choices=("column", "float"), help="float: biases stay fp32 (default); column: "
                         "each bias is quantized with its row's cluster (paper 1)")
+    parser.add_argument("--word-bands", type=band_edges, metavar="EDGES",
+                        help="split the embedding / output rows into word-frequency bands, one cluster each: "
+                             "1000,3000 = the 1,000 most frequent words of --train, the next 2,000, the rest")
     parser.add_argument("--train", help="training text (admm, bp, gq)")
     parser.add_argument("--valid", help="validation text (admm, bp, gq; also reported for ptq)")
     parser.add_argument("--init-from", metavar="PROTOTYPES_DIR",
@@ -101,7 +109,8 @@ def main(args: argparse.Namespace) -> int:
             config = BPConfig(**common, **loop, lr=args.lr)
     result = quantize_files(args.lm, args.out, config, train=args.train, valid=args.valid,
                             batching=args.batching, batch_size=args.batch_size, bptt=args.bptt,
-                            loss_reduction=args.loss_reduction, clip=args.clip, init_from=args.init_from)
+                            loss_reduction=args.loss_reduction, clip=args.clip, init_from=args.init_from,
+                            word_band_edges=args.word_bands)
     best = result.best_valid_ppl
     print(f"{args.out}: {result.method}, {result.layout.average_bits():.2f} bits/weight"
           + (f", valid ppl {best:.2f}" if best is not None else ""))

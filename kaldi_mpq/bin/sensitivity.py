@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from kaldi_mpq.bin.argtypes import bit_widths, non_negative_float, non_negative_int, positive_float, positive_int
+from kaldi_mpq.bin.argtypes import band_edges, bit_widths, non_negative_float, non_negative_int, positive_float, positive_int
 
 from kaldi_mpq.quant.mp_pipeline import METRIC_CHOICES, SensitivityOptions
 
@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--method", choices=("auto", "bp", "admm", "ptq"), default="auto")
     g.add_argument("--granularity", choices=("layer", "sublayer", "gate", "node"), default="sublayer")
     g.add_argument("--bias", choices=("column", "float"), default="float")
+    g.add_argument("--word-bands", type=band_edges, metavar="EDGES",
+                   help="split the embedding / output rows into word-frequency bands, one cluster each: "
+                        "1000,3000 = the 1,000 most frequent words of --train, the next 2,000, the rest")
     g.add_argument("--max-iters", type=positive_int, default=20)
     g.add_argument("--steps-per-iter", type=positive_int, default=200)
     g.add_argument("--patience", type=positive_int, default=2)
@@ -55,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
 
     protos = get_prototypes(
         args.lm, args.prototypes, args.train, args.valid, args.bits, args.method,
-        args.granularity, args.bias, max_iters=args.max_iters, steps_per_iter=args.steps_per_iter,
+        args.granularity, args.bias, word_band_edges=args.word_bands, max_iters=args.max_iters, steps_per_iter=args.steps_per_iter,
         patience=args.patience, lr=args.lr, gamma=args.gamma, eta1=args.eta1, eta2=args.eta2)
     options = SensitivityOptions(args.metric, args.sentences, args.seed, args.probes, args.probe, args.tol)
     for t in sensitivity_files(args.lm, protos, args.train, args.out, options):

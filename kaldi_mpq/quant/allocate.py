@@ -65,7 +65,7 @@ class Allocation:
         meta = {"metric": table.metric, "budget": self.budget, "budget_kind": self.budget_kind,
                 "sensitivity": float(self.sensitivity), "average_bits": round(float(self.average_bits), 4),
                 "ideal_bytes": int(self.ideal_bytes), **self.info, **metadata}
-        return Plan(bits, table.plan_base.granularity, table.plan_base.bias, source="allocation", metadata=meta)
+        return table.plan_base.with_bits(bits, "allocation", meta)
 
 
 @dataclass

@@ -14,6 +14,14 @@ Granularities (``granularity=``)::
     node       one cluster per output row ("node"): "rnn.l0.f.n17", "blocks.0.ff.fc1.n5",
                "embedding.n42" (a word vector), "output.n42"
 
+Word bands (``word_bands=``, optional, with ``layer`` or ``sublayer``): the word-indexed rows -- the
+input embedding and the output layer, 60-90% of a small LM's weights -- are split by word frequency
+into bands, one cluster each: "embedding.band0" (the most frequent words), "embedding.band1", ...
+and "output.band0", ... A plan can then keep the frequent words' rows at 4 bits and put the long tail
+of rare words at 1 bit, which one ``embedding`` cluster cannot. The band of every word id is stored
+in the plan (:class:`WordBands`), so a plan means the same rows whatever order the vocabulary is in
+(a Kaldi ``words.txt`` is not in frequency order).
+
 Biases (``bias=``): ``"float"`` (default) keeps biases in fp32; ``"column"`` (paper 1's
 ``Theta_f [x, h, 1]^T``) puts the bias element of row ``r`` in row ``r``'s cluster. Biases are often
 much larger than their cluster's weights (a PTB LSTM's output bias reaches 9.0 with weights of std
@@ -30,7 +38,7 @@ one parameter, listed once under their first name (``embedding.weight``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +52,10 @@ BIAS_MODES = ("float", "column")
 DEFAULT_BIAS = "float"
 LSTM_GATES = ("i", "f", "g", "o")  # PyTorch's row order in weight_ih / weight_hh / biases
 
+#: Top-level modules whose rows are indexed by word id (what :class:`WordBands` split).
+WORD_MODULES = ("embedding", "output")
+MAX_BANDS = 10  # one digit per word in the plan file
+
 FLOAT = -1  # row kept in fp32
 ZERO = -2  # row fixed at 0 (folded LSTM bias_hh)
 
@@ -53,6 +65,79 @@ def normalize_granularity(g: str) -> str:
     if g not in GRANULARITIES:
         raise PlanError(f"granularity must be one of {', '.join(GRANULARITIES)} (or 'gate'), got {g!r}")
     return g
+
+
+@dataclass(frozen=True, eq=False)
+class WordBands:
+    """The frequency band of every word id (``of_word``: int64 ``[V]``, band 0 = most frequent).
+
+    Written in plan files as ``{sizes: [words per band], of_word: "0012..."}``, one digit per word id.
+    """
+
+    of_word: np.ndarray
+
+    def __post_init__(self) -> None:
+        a = np.asarray(self.of_word, dtype=np.int64)
+        object.__setattr__(self, "of_word", a)
+        if a.ndim != 1 or a.size == 0 or a.min() < 0 or a.max() >= MAX_BANDS:
+            raise PlanError(f"word bands: expected one band in 0-{MAX_BANDS - 1} per word id")
+        if (np.bincount(a) == 0).any():
+            raise PlanError("word bands: every band from 0 to the last must have words")
+
+    @property
+    def n_bands(self) -> int:
+        return int(self.of_word.max()) + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.of_word.size)
+
+    def sizes(self) -> list[int]:
+        return [int(n) for n in np.bincount(self.of_word)]
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, WordBands) and np.array_equal(self.of_word, other.of_word)
+
+    @classmethod
+    def from_counts(cls, counts: np.ndarray, edges: Sequence[int]) -> "WordBands":
+        """Bands by frequency rank: ``edges = (1000, 3000)`` puts the 1,000 most frequent word ids in
+        band 0, the next 2,000 in band 1 and the rest in band 2 (equal counts: lower id first)."""
+        counts = np.asarray(counts)
+        edges = [int(e) for e in edges]
+        if not edges or any(b <= a for a, b in zip([0] + edges, edges)) or edges[-1] >= counts.size:
+            raise PlanError(f"word band edges must rise from above 0 to below the vocabulary size "
+                            f"({counts.size}), got {edges}")
+        if len(edges) >= MAX_BANDS:
+            raise PlanError(f"at most {MAX_BANDS} word bands ({MAX_BANDS - 1} edges), got {len(edges) + 1}")
+        rank = np.empty(counts.size, dtype=np.int64)
+        rank[np.lexsort((np.arange(counts.size), -counts))] = np.arange(counts.size)
+        return cls(np.searchsorted(np.asarray(edges), rank, side="right"))
+
+    @classmethod
+    def from_sentences(cls, sentences: Sequence[Sequence[int]], symbols, edges: Sequence[int]) -> "WordBands":
+        """Bands of ``symbols`` (a :class:`~kaldi_mpq.text.symbols.SymbolTable`) by the word counts of id
+        ``sentences`` (training text); ``<s>`` and ``</s>`` count once per sentence, as their rows are used."""
+        counts = np.zeros(symbols.size, dtype=np.int64)
+        for s in sentences:
+            np.add.at(counts, np.asarray(s, dtype=np.int64), 1)
+        counts[[symbols.bos_id, symbols.eos_id]] += len(sentences)
+        return cls.from_counts(counts, edges)
+
+    def to_dict(self) -> dict:
+        return {"sizes": self.sizes(), "of_word": "".join(map(str, self.of_word.tolist()))}
+
+    @classmethod
+    def from_dict(cls, d, where: str = "<plan>") -> "WordBands":
+        try:
+            text = str(d["of_word"])
+            if not text.isdigit():
+                raise ValueError("of_word must be digits, one per word id")
+            bands = cls(np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64) - ord("0"))
+        except (KeyError, TypeError, ValueError, UnicodeEncodeError, PlanError) as e:
+            raise PlanError(f"{where}: bad word_bands ({e})") from None
+        if "sizes" in d and list(d["sizes"]) != bands.sizes():
+            raise PlanError(f"{where}: word_bands sizes {list(d['sizes'])} disagree with of_word {bands.sizes()}")
+        return bands
 
 
 @dataclass
@@ -153,7 +238,8 @@ def _join(*parts: str) -> str:
 
 
 def enumerate_clusters(
-    model: nn.Module, granularity: str = "sublayer", bias: str = DEFAULT_BIAS
+    model: nn.Module, granularity: str = "sublayer", bias: str = DEFAULT_BIAS,
+    word_bands: Optional[WordBands] = None,
 ) -> ClusterMap:
     """The clusters of ``model`` (module docstring). Every row of every parameter gets exactly one of:
     a cluster, :data:`FLOAT` or :data:`ZERO`.
@@ -163,9 +249,16 @@ def enumerate_clusters(
     granularity = normalize_granularity(granularity)
     if bias not in BIAS_MODES:
         raise PlanError(f"bias must be one of {', '.join(BIAS_MODES)}, got {bias!r}")
+    if word_bands is not None and granularity == "node":
+        raise PlanError("word bands split the word-indexed layers of the layer or sublayer granularity; "
+                        "with node granularity every word's row is already a cluster")
     params = dict(model.named_parameters())  # tied parameters once, under their first name
     b = _Builder(params)
+    banded = []
     for mname, mod in model.named_modules():
+        bands = _word_bands_of(mname, mod, word_bands)
+        if bands is not None:
+            banded.append(mname)
         if isinstance(mod, nn.LSTM):
             _lstm_clusters(b, mname, mod, granularity, bias)
         elif isinstance(mod, nn.Embedding):
@@ -173,11 +266,27 @@ def enumerate_clusters(
             if granularity == "node":
                 for r in range(mod.num_embeddings):
                     b.assign(f"{mname}.n{r}", wname, r)
+            elif bands is not None:
+                for k in range(bands.n_bands):
+                    b.assign(f"{mname}.band{k}", wname, bands.of_word == k)
             else:
                 b.assign(mname, wname, slice(None))
         elif isinstance(mod, nn.Linear):
-            _linear_clusters(b, mname, mod, granularity, bias, params)
+            _linear_clusters(b, mname, mod, granularity, bias, params, bands)
+    if word_bands is not None and not banded:
+        raise PlanError(f"word bands given, but the model has no word-indexed layer ({', '.join(WORD_MODULES)})")
     return b.map
+
+
+def _word_bands_of(mname: str, mod: nn.Module, word_bands: Optional[WordBands]) -> Optional[WordBands]:
+    """``word_bands`` if ``mod`` is a word-indexed layer (:data:`WORD_MODULES`), checked against its rows."""
+    if word_bands is None or mname not in WORD_MODULES or not isinstance(mod, (nn.Embedding, nn.Linear)):
+        return None
+    rows = mod.num_embeddings if isinstance(mod, nn.Embedding) else mod.out_features
+    if rows != word_bands.vocab_size:
+        raise PlanError(f"word bands cover {word_bands.vocab_size} words, but {mname} has {rows} rows "
+                        "(bands of another vocabulary?)")
+    return word_bands
 
 
 def _lstm_clusters(b: _Builder, mname: str, mod: nn.LSTM, granularity: str, bias: str) -> None:
@@ -214,12 +323,19 @@ def _lstm_clusters(b: _Builder, mname: str, mod: nn.LSTM, granularity: str, bias
 
 
 def _linear_clusters(b: _Builder, mname: str, mod: nn.Linear, granularity: str, bias: str,
-                     params: dict[str, torch.Tensor]) -> None:
+                     params: dict[str, torch.Tensor], bands: Optional[WordBands] = None) -> None:
     wname, bname = _join(mname, "weight"), _join(mname, "bias")
     if wname not in params:  # tied to an embedding: the weight is quantized there
         return
     parent = mname.rsplit(".", 1)[0] if "." in mname else mname
     with_bias = mod.bias is not None and bias == "column"
+    if bands is not None:
+        for k in range(bands.n_bands):
+            rows = bands.of_word == k
+            b.assign(f"{mname}.band{k}", wname, rows)
+            if with_bias:
+                b.assign(f"{mname}.band{k}", bname, rows)
+        return
     if granularity == "node":
         for r in range(mod.out_features):
             b.assign(f"{mname}.n{r}", wname, r)

@@ -77,7 +77,7 @@ class QuantLayout:
         fold_lstm_biases(model)
         self.model = model
         self.plan = plan
-        self.cmap: ClusterMap = enumerate_clusters(model, plan.granularity, plan.bias)
+        self.cmap: ClusterMap = enumerate_clusters(model, plan.granularity, plan.bias, plan.word_bands)
         check_coverage(self.cmap)
         self.bits = plan.resolve(self.cmap)
         self.coded_cluster = np.isin(self.bits, CODE_BITS)

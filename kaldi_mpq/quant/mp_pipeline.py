@@ -19,7 +19,9 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.fileio import Pathlike
+from kaldi_mpq.quant.clusters import WordBands
 from kaldi_mpq.quant.allocate import Allocation, allocate, pareto_front, write_pareto
 from kaldi_mpq.quant.prototypes import Prototypes, load_prototypes, save_prototypes, train_prototypes
 from kaldi_mpq.quant.sensitivity import HESSIAN_METRICS, SensitivityTable, hessian_sensitivity, \
@@ -44,8 +46,10 @@ class SensitivityOptions:
 
 
 def get_prototypes(lm_dir: Pathlike, proto_dir: Pathlike, train: Optional[Pathlike], valid: Optional[Pathlike],
-                   bits: Sequence[int], method: str, granularity: str, bias: str, **config) -> Prototypes:
-    """Load ``proto_dir`` if it holds prototypes, else train them from ``lm_dir`` and save them there."""
+                   bits: Sequence[int], method: str, granularity: str, bias: str,
+                   word_band_edges: Optional[Sequence[int]] = None, **config) -> Prototypes:
+    """Load ``proto_dir`` if it holds prototypes, else train them from ``lm_dir`` and save them there
+    (with ``word_band_edges``: in frequency bands of the words of ``train``, :meth:`WordBands.from_sentences`)."""
     from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.lm.train import make_batches
@@ -60,12 +64,18 @@ def get_prototypes(lm_dir: Pathlike, proto_dir: Pathlike, train: Optional[Pathli
     module = load_module(lm_dir, ckpt, symbols)
     tcfg = train_config_of(ckpt)
     data = None
+    train_ids = None
+    if word_band_edges:
+        if not train:
+            raise ConfigError("word bands need --train (the word counts)")
+        train_ids = read_ids(train, symbols)[0]
+        config["word_bands"] = WordBands.from_sentences(train_ids, symbols, word_band_edges)
     if method != "ptq":
-        from kaldi_mpq.errors import ConfigError
-
         if not (train and valid):
             raise ConfigError(f"training {method} prototypes needs --train and --valid")
-        data = TrainingData(make_batches(read_ids(train, symbols)[0], symbols, tcfg, train=True),
+        if train_ids is None:
+            train_ids = read_ids(train, symbols)[0]
+        data = TrainingData(make_batches(train_ids, symbols, tcfg, train=True),
                             make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False))
         config.setdefault("loss_reduction", tcfg.loss_reduction)
         config.setdefault("clip", tcfg.clip)

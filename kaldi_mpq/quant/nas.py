@@ -37,8 +37,8 @@ Choices where the papers are silent or ambiguous:
 - Weights kept in fp32 by every plan (biases, LayerNorm) are ordinary parameters of the super-network,
   trained with the same SGD.
 
-Any object with ``bits`` (the candidates), ``plan_base`` (a :class:`~kaldi_mpq.quant.plan.Plan` giving
-granularity and bias) and ``weights_at(bits) -> {parameter: fp32 tensor}`` serves as prototypes
+Any object with ``bits`` (the candidates), ``plan_base`` (a :class:`~kaldi_mpq.quant.plan.Plan` giving the cluster
+layout: granularity, bias mode, word bands) and ``weights_at(bits) -> {parameter: fp32 tensor}`` serves as prototypes
 (:class:`kaldi_mpq.quant.prototypes.Prototypes` does).
 """
 
@@ -142,7 +142,8 @@ class _SuperNet:
         base = prototypes.plan_base
         self.model = model
         self.candidates = list(candidates)
-        self.layouts = [QuantLayout(model, Plan.uniform(b, base.granularity, base.bias)) for b in candidates]
+        self.layouts = [QuantLayout(model, Plan.uniform(b, base.granularity, base.bias, base.word_bands))
+                        for b in candidates]
         ref = self.layouts[0]
         for lay in self.layouts[1:]:
             if lay.cmap.names != ref.cmap.names:
@@ -194,7 +195,7 @@ class _SuperNet:
 
     def plan(self, choice: torch.Tensor, base: Plan) -> Plan:
         bits = OrderedDict((name, self.candidates[int(i)]) for name, i in zip(self.cmap.names, choice))
-        return Plan(bits, base.granularity, base.bias, source="MP-NAS")
+        return base.with_bits(bits, "MP-NAS")
 
     def average_bits(self, choice: torch.Tensor) -> float:
         b = torch.tensor([self.candidates[int(i)] for i in choice], dtype=torch.float32)

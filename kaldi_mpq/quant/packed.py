@@ -8,7 +8,7 @@ A packed directory::
                                model: {type: lstm, embed_dim: 200, ...}   # as in the float checkpoint
                                quant: {method: admm, average_bits: 4.0, ...}  # informational
     words.txt                  the vocabulary
-    plan.yaml                  granularity, bias mode and cluster -> bits (kaldi_mpq.quant.plan)
+    plan.yaml                  granularity, bias mode, word bands and cluster -> bits (kaldi_mpq.quant.plan)
     timing.yaml                seconds: wall time of the quantization (optional; the only file that
                                differs between two identical runs)
     model.packed.safetensors   codes.b{n}  uint8  one LSB-first bit stream per bit-width n in 1..8

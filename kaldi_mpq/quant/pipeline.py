@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from kaldi_mpq.errors import CheckpointError
+from kaldi_mpq.errors import CheckpointError, ConfigError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.quant.api import QuantConfig, QuantResult, TrainingData, quantize_
 from kaldi_mpq.quant.packed import PACKED_FILE, file_sizes, save_packed
@@ -66,6 +66,7 @@ def quantize_files(
     valid: Optional[Pathlike] = None, batching: Optional[str] = None, batch_size: Optional[int] = None,
     bptt: Optional[int] = None, loss_reduction: Optional[str] = None, clip: Optional[float] = None,
     init: Optional[Callable[[nn.Module, Plan], object]] = None, init_from: Optional[Pathlike] = None,
+    word_band_edges: Optional[Sequence[int]] = None,
 ) -> QuantResult:
     """Quantize a float checkpoint with ``config`` and write the packed directory ``out_dir``.
 
@@ -75,13 +76,30 @@ def quantize_files(
     each overridden by the argument of the same name when given. PTQ reports the validation perplexity
     when ``valid`` is given. ``init(module, plan)`` sets the starting weights before quantization, e.g.
     ``load_prototypes(dir).apply`` (each cluster inherits the prototype of its bit-width), which is
-    what ``init_from`` (a prototypes directory, recorded in the packed model's metadata) does.
+    what ``init_from`` (a prototypes directory, recorded in the packed model's metadata) does; a
+    uniform plan then takes the prototypes' cluster layout (granularity, bias mode, word bands) unless
+    ``config`` sets a granularity or bias. ``word_band_edges`` splits the embedding / output rows into
+    frequency bands of the words of ``train`` (:meth:`~kaldi_mpq.quant.clusters.WordBands.from_sentences`).
     """
     if init is None and init_from is not None:
         from kaldi_mpq.quant.prototypes import load_prototypes
 
-        init = load_prototypes(init_from).apply
+        protos = load_prototypes(init_from)
+        init = protos.apply
+        if set(config.plan.bits) <= {"_default"} and config.granularity is None and config.bias is None \
+                and config.plan.word_bands is None:
+            config.plan = protos.plan_base.with_bits(config.plan.bits, config.plan.source)
     ckpt, symbols, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
+    if word_band_edges:
+        from kaldi_mpq.lm.pipeline import read_ids
+        from kaldi_mpq.quant.clusters import WordBands
+
+        if train is None:
+            raise ConfigError("word bands need --train (the word counts)")
+        bands = WordBands.from_sentences(read_ids(train, symbols)[0], symbols, word_band_edges)
+        logger.info("word bands %s: %s words", list(word_band_edges), bands.sizes())
+        plan = config.plan
+        config.plan = Plan(plan.bits, plan.granularity, plan.bias, plan.source, plan.metadata, bands)
     if isinstance(config, TrainedConfig):
         config = dataclasses.replace(
             config, loss_reduction=loss_reduction or tcfg.loss_reduction,

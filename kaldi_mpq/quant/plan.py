@@ -4,6 +4,9 @@
 
     granularity: sublayer      # layer | sublayer (alias gate) | node -- see kaldi_mpq.quant.clusters
     bias: float                # float (biases stay fp32; default) | column (bias quantized with its row)
+    word_bands:                # optional: embedding / output rows split by word frequency
+      sizes: [1000, 2000, 7000]  #   clusters embedding.band0, .band1, ... (kaldi_mpq.quant.clusters)
+      of_word: "0012..."       #   the band of every word id, one digit each
     bits:
       _default: 4              # every cluster no other key matches
       embedding: 8             # an exact cluster name
@@ -31,7 +34,7 @@ import yaml
 
 from kaldi_mpq.errors import PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_write
-from kaldi_mpq.quant.clusters import BIAS_MODES, DEFAULT_BIAS, ClusterMap, normalize_granularity
+from kaldi_mpq.quant.clusters import BIAS_MODES, DEFAULT_BIAS, ClusterMap, WordBands, normalize_granularity
 from kaldi_mpq.quant.quantizer import SUPPORTED_BITS
 
 FLOAT_BITS = 32
@@ -57,6 +60,7 @@ class Plan:
     bias: str = DEFAULT_BIAS
     source: str = "<plan>"
     metadata: dict = field(default_factory=dict)  # informational (how the plan was chosen); not used
+    word_bands: Optional[WordBands] = None
 
     def __post_init__(self) -> None:
         self.granularity = normalize_granularity(self.granularity)
@@ -75,21 +79,51 @@ class Plan:
         self.bits = checked
 
     @classmethod
-    def uniform(cls, bits: Optional[int], granularity: str = "sublayer", bias: str = DEFAULT_BIAS) -> "Plan":
-        return cls(OrderedDict(_default=bits), granularity, bias, source=f"uniform {bits}-bit")
+    def uniform(cls, bits: Optional[int], granularity: str = "sublayer", bias: str = DEFAULT_BIAS,
+                word_bands: Optional[WordBands] = None) -> "Plan":
+        return cls(OrderedDict(_default=bits), granularity, bias, source=f"uniform {bits}-bit", word_bands=word_bands)
+
+    # -- the cluster layout: granularity, bias mode, word bands ---------------------------------------
+    def same_layout(self, other: "Plan") -> bool:
+        """Whether both plans cut the model into the same clusters."""
+        return (self.granularity, self.bias, self.word_bands) == (other.granularity, other.bias, other.word_bands)
+
+    def layout_name(self) -> str:
+        bands = f", {self.word_bands.n_bands} word bands" if self.word_bands is not None else ""
+        return f"{self.granularity}/{self.bias}{bands}"
+
+    def with_bits(self, bits: "OrderedDict[str, Optional[int]]", source: str, metadata: Optional[dict] = None
+                  ) -> "Plan":
+        """A plan of ``bits`` over this plan's cluster layout."""
+        return Plan(OrderedDict(bits), self.granularity, self.bias, source=source, metadata=metadata or {},
+                    word_bands=self.word_bands)
+
+    def layout_dict(self) -> dict:
+        """``granularity``, ``bias`` and (if any) ``word_bands``, as plan files write them."""
+        d = {"granularity": self.granularity, "bias": self.bias}
+        if self.word_bands is not None:
+            d["word_bands"] = self.word_bands.to_dict()
+        return d
+
+    @classmethod
+    def base_from_dict(cls, d: dict, source: str = "<plan>") -> "Plan":
+        """The fp32 plan (``bits: {_default: null}``) of a :meth:`layout_dict` mapping."""
+        bands = d.get("word_bands")
+        return cls(OrderedDict(_default=None), d.get("granularity", "sublayer"), d.get("bias", DEFAULT_BIAS),
+                   source=source, word_bands=None if bands is None else WordBands.from_dict(bands, source))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<plan>") -> "Plan":
         if not isinstance(data, dict) or not isinstance(data.get("bits"), dict):
             raise PlanError(f"{source}: expected a mapping with a 'bits:' mapping (cluster -> bits)")
-        unknown = set(data) - {"bits", "granularity", "bias", "version", "metadata"}
+        unknown = set(data) - {"bits", "granularity", "bias", "version", "metadata", "word_bands"}
         if unknown:
             raise PlanError(f"{source}: unknown plan field(s) {', '.join(sorted(unknown))}")
         meta = data.get("metadata") or {}
         if not isinstance(meta, dict):
             raise PlanError(f"{source}: 'metadata:' must be a mapping")
-        return cls(OrderedDict(data["bits"]), data.get("granularity", "sublayer"), data.get("bias", DEFAULT_BIAS),
-                   source=source, metadata=meta)
+        base = cls.base_from_dict(data, source)
+        return base.with_bits(data["bits"], source, meta)
 
     @classmethod
     def read(cls, path: Pathlike) -> "Plan":
@@ -103,7 +137,7 @@ class Plan:
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict:
-        d = {"version": 1, "granularity": self.granularity, "bias": self.bias, "bits": dict(self.bits)}
+        d = {"version": 1, **self.layout_dict(), "bits": dict(self.bits)}
         if self.metadata:
             d["metadata"] = self.metadata
         return d
@@ -122,7 +156,7 @@ class Plan:
             if key == "_default" or key.startswith("re:"):
                 continue
             if key not in index:
-                raise PlanError(f"{self.source}: no cluster named {key!r} (granularity {self.granularity})")
+                raise PlanError(f"{self.source}: no cluster named {key!r} (layout {self.layout_name()})")
             out[index[key]] = FLOAT_BITS if value is None else value
         for key, value in self.bits.items():
             if not key.startswith("re:"):
@@ -130,7 +164,7 @@ class Plan:
             rx = re.compile(key[3:])
             hits = [i for i, n in enumerate(names) if rx.fullmatch(n)]
             if not hits:
-                raise PlanError(f"{self.source}: regex {key!r} matches no cluster (granularity {self.granularity})")
+                raise PlanError(f"{self.source}: regex {key!r} matches no cluster (layout {self.layout_name()})")
             for i in hits:
                 if out[i] < 0:
                     out[i] = FLOAT_BITS if value is None else value
@@ -155,7 +189,7 @@ def as_plan(plan: PlanLike, granularity: Optional[str] = None, bias: Optional[st
     else:
         p = Plan.read(plan)
     if granularity is not None or bias is not None:
-        p = Plan(p.bits, granularity or p.granularity, bias or p.bias, p.source)
+        p = Plan(p.bits, granularity or p.granularity, bias or p.bias, p.source, p.metadata, p.word_bands)
     return p
 
 

@@ -22,7 +22,7 @@ trained against different prototypes.
 
 A prototypes directory::
 
-    prototypes.yaml            bits, method, valid_ppl, plan_base (granularity, bias), clusters, metadata
+    prototypes.yaml            bits, method, valid_ppl, plan_base (granularity, bias, word bands), clusters, metadata
     prototypes.safetensors     b{bits}/{param}: decoded fp32 weights of each prototype (every parameter)
                                fp32/{param}:   the fp32 reference
                                rows/{param}:   cluster index of every row (-1 fp32, -2 fixed 0)
@@ -47,7 +47,7 @@ from kaldi_mpq.fileio import Pathlike, atomic_dir, atomic_write, write_safetenso
 from kaldi_mpq.quant.admm import ADMMConfig
 from kaldi_mpq.quant.api import PTQConfig, TrainingData, quantize_
 from kaldi_mpq.quant.bp import BPConfig
-from kaldi_mpq.quant.clusters import ClusterMap, as_rows, enumerate_clusters, fold_lstm_biases
+from kaldi_mpq.quant.clusters import ClusterMap, WordBands, as_rows, enumerate_clusters, fold_lstm_biases
 from kaldi_mpq.quant.layout import QuantLayout
 from kaldi_mpq.quant.plan import FLOAT_BITS, Plan
 from kaldi_mpq.quant.quantizer import CODE_BITS, fp16_round_trip
@@ -69,7 +69,7 @@ class Prototypes:
         method: ``auto`` | ``bp`` | ``admm`` (what was asked; per bit-width winner in ``metadata``).
         weights: bits -> parameter -> decoded fp32 tensor of the whole parameter.
         valid_ppl: bits -> validation perplexity of that prototype.
-        plan_base: granularity and bias mode of the cluster layout the prototypes were trained with.
+        plan_base: granularity, bias mode and word bands of the cluster layout the prototypes were trained with.
         reference: the fp32 model's parameters (LSTM biases folded), for rows kept in fp32.
         cmap: which cluster every row belongs to (the layout of ``plan_base``).
         metadata: ``methods`` (bits -> bp | admm), ``history`` (bits -> method -> validation PPLs), ...
@@ -99,7 +99,7 @@ class Prototypes:
             return self._cmap().names.index(name)
         except ValueError:
             raise PlanError(f"no cluster named {name!r} in the prototypes "
-                            f"(granularity {self.plan_base.granularity})") from None
+                            f"(layout {self.plan_base.layout_name()})") from None
 
     def cluster_rows(self, name: str) -> dict[str, torch.Tensor]:
         """Parameter -> row indices (int64) of cluster ``name``."""
@@ -133,15 +133,16 @@ class Prototypes:
         """Copy into ``model`` each cluster's rows from the prototype at that cluster's bits in ``plan``
         (fp16 clusters: the rounded reference; fp32 clusters and rows outside clusters: the reference).
 
-        ``plan`` must use the prototypes' granularity and bias mode. Returns the model's layout.
+        ``plan`` must use the prototypes' cluster layout (granularity, bias mode, word bands). Returns the
+        model's layout.
 
         Raises:
             PlanError: a different cluster layout, or a cluster at a bit-width without a prototype.
         """
         base = self.plan_base
-        if (plan.granularity, plan.bias) != (base.granularity, base.bias):
-            raise PlanError(f"{plan.source}: granularity/bias {plan.granularity}/{plan.bias} differ from the "
-                            f"prototypes' {base.granularity}/{base.bias}")
+        if not plan.same_layout(base):
+            raise PlanError(f"{plan.source}: cluster layout {plan.layout_name()} differs from the "
+                            f"prototypes' {base.layout_name()}")
         layout = QuantLayout(model, plan)
         if layout.cmap.names != self._cmap().names:
             raise PlanError(f"{plan.source}: the model's clusters differ from the prototypes' (another model?)")
@@ -177,7 +178,7 @@ def _split_config(method: str, config: dict) -> dict:
 
 def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Sequence[int] = DEFAULT_BITS,
                      method: str = "auto", granularity: str = "sublayer", bias: str = "float",
-                     seed: int = 1, **config) -> Prototypes:
+                     seed: int = 1, word_bands: Optional[WordBands] = None, **config) -> Prototypes:
     """Train one uniform prototype per bit-width from ``model`` (left unchanged except for folding its
     LSTM biases), each from the same fp32 weights, seed and budget.
 
@@ -187,7 +188,7 @@ def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Seque
         method: ``bp``, ``admm`` or ``auto`` (both, the lower validation perplexity kept per bit-width);
             ``ptq``: post-training quantization, no training (``data`` may be ``None``; for quick looks
             and tests, not what the papers do).
-        granularity, bias: the cluster layout (:mod:`kaldi_mpq.quant.clusters`).
+        granularity, bias, word_bands: the cluster layout (:mod:`kaldi_mpq.quant.clusters`).
         seed: torch seed set before every run (dropout), so the methods see the same randomness.
         **config: fields of :class:`BPConfig` / :class:`ADMMConfig` (``max_iters``, ``steps_per_iter``,
             ``lr``, ``gamma``, ...); each method takes the ones it has.
@@ -199,8 +200,8 @@ def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Seque
     if not bits or bad:
         raise ConfigError(f"prototype bits must be coded bit-widths {CODE_BITS}, got {bad or 'none'}")
     fold_lstm_biases(model)
-    plan_base = Plan.uniform(None, granularity, bias)
-    cmap = enumerate_clusters(model, plan_base.granularity, plan_base.bias)
+    plan_base = Plan.uniform(None, granularity, bias, word_bands)
+    cmap = enumerate_clusters(model, plan_base.granularity, plan_base.bias, word_bands)
     reference = {n: p.detach().clone() for n, p in model.named_parameters()}
     candidates = ("bp", "admm") if method == "auto" else (method,)
     weights, ppl, methods, history = {}, {}, {}, {}
@@ -209,7 +210,7 @@ def train_prototypes(model: nn.Module, data: Optional[TrainingData], bits: Seque
         for m in candidates:
             trial = copy.deepcopy(model)
             torch.manual_seed(seed)
-            cfg = _CONFIGS[m](plan=Plan.uniform(b, granularity, bias), **_split_config(m, config))
+            cfg = _CONFIGS[m](plan=Plan.uniform(b, granularity, bias, word_bands), **_split_config(m, config))
             result = quantize_(trial, cfg, data)
             v = result.best_valid_ppl
             v = float("nan") if v is None else v
@@ -236,7 +237,7 @@ def save_prototypes(p: Prototypes, out_dir: Pathlike) -> Path:
     tensors.update({f"rows/{n}": torch.from_numpy(r.copy()) for n, r in cmap.rows.items()})
     info = {"version": 1, "bits": list(p.bits), "method": p.method,
             "valid_ppl": {int(b): float(v) for b, v in p.valid_ppl.items()},
-            "plan_base": {"granularity": p.plan_base.granularity, "bias": p.plan_base.bias},
+            "plan_base": p.plan_base.layout_dict(),
             "clusters": list(cmap.names), "shapes": {n: list(s) for n, s in cmap.shapes.items()},
             "metadata": _plain(p.metadata)}
     with atomic_dir(out_dir) as tmp:
@@ -275,7 +276,7 @@ def load_prototypes(directory: Pathlike) -> Prototypes:
         info = yaml.safe_load(ypath.read_text(encoding="utf-8"))
         bits = tuple(int(b) for b in info["bits"])
         names = list(info["clusters"])
-        plan_base = Plan.uniform(None, info["plan_base"]["granularity"], info["plan_base"]["bias"])
+        plan_base = Plan.base_from_dict(info["plan_base"], str(ypath))
     except (yaml.YAMLError, KeyError, TypeError, ValueError, PlanError) as e:
         raise CheckpointError(f"{ypath}: corrupt prototypes description ({e})") from None
     try:

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from kaldi_mpq.errors import CheckpointError, ConfigError
+from kaldi_mpq.errors import CheckpointError, ConfigError, PlanError
 from kaldi_mpq.fileio import Pathlike, atomic_write
 from kaldi_mpq.lm.loss import token_nll
 from kaldi_mpq.quant.clusters import ClusterMap, as_rows
@@ -82,7 +82,7 @@ class SensitivityTable:
         sizes: int64 weights per cluster.
         float_weights: weights outside every cluster that the packed file stores in fp32 (biases with
             ``bias: float``, LayerNorm), counted by the size accounting of every plan.
-        plan_base: granularity and bias mode the clusters come from.
+        plan_base: the cluster layout (granularity, bias mode, word bands) the clusters come from.
         info: how it was measured (sentences, probes, traces, seconds, ...).
     """
 
@@ -112,8 +112,8 @@ class SensitivityTable:
         if "seconds" in self.info:
             logger.info("%s sensitivity measured in %.1f s", self.metric, self.info["seconds"])
         info = {k: v for k, v in self.info.items() if k != "seconds"}
-        data = {"version": 1, "metric": self.metric, "granularity": self.plan_base.granularity,
-                "bias": self.plan_base.bias, "bits": list(self.bits), "float_weights": int(self.float_weights),
+        data = {"version": 1, "metric": self.metric, **self.plan_base.layout_dict(),
+                "bits": list(self.bits), "float_weights": int(self.float_weights),
                 "clusters": {n: {"params": int(s), "values": [float(v) for v in row]}
                              for n, s, row in zip(self.clusters, self.sizes, self.values)},
                 "info": info}
@@ -134,11 +134,11 @@ class SensitivityTable:
                 len(clusters), len(bits))
             sizes = np.array([int(d["clusters"][c]["params"]) for c in clusters], dtype=np.int64)
             return cls(str(d["metric"]), clusters, bits, values, sizes, int(d.get("float_weights", 0)),
-                       Plan.uniform(None, d.get("granularity", "sublayer"), d.get("bias", "float")),
+                       Plan.base_from_dict(d, str(path)),
                        d.get("info") or {})
         except FileNotFoundError:
             raise CheckpointError(f"{path}: no such sensitivity table") from None
-        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as e:
+        except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, PlanError) as e:
             raise CheckpointError(f"{path}: not a sensitivity table ({e})") from None
 
 

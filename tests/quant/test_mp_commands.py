@@ -87,3 +87,41 @@ def test_allocate_errors_are_one_line(lm_dir, capsys):
     assert main(["allocate", "--table", str(lm_dir / "missing.yaml"), "--avg-bits", "2",
                  "--out", str(lm_dir / "x")]) == 1
     assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_word_bands_from_sensitivity_to_the_packed_model(lm_dir, capsys):
+    """--word-bands: prototypes, tables, the allocated plan, the fine-tuned and the uniform model all
+    share the banded layout; a plan of another layout is refused in one line."""
+    t = lm_dir
+    txt = str(t / "text.txt")
+    assert main(["sensitivity", "--lm", str(t / "fp"), "--prototypes", str(t / "bprotos"), "--train", txt,
+                 "--out", str(t / "bsens"), "--method", "ptq", "--bits", "1,2,4", "--probes", "3",
+                 "--sentences", "16", "--word-bands", "20,40"]) == 0
+    protos = load_prototypes(t / "bprotos")
+    bands = protos.plan_base.word_bands
+    assert bands is not None and bands.sizes()[:2] == [20, 20]
+    table = SensitivityTable.read(t / "bsens" / "kl.yaml")
+    assert table.plan_base.word_bands == bands
+    assert [c for c in table.clusters if c.startswith("output")] == ["output.band0", "output.band1", "output.band2"]
+    assert main(["allocate", "--table", str(t / "bsens" / "hessian_diag.yaml"), "--avg-bits", "2",
+                 "--out", str(t / "bplan")]) == 0
+    plan = Plan.read(t / "bplan" / "plan.yaml")
+    assert plan.word_bands == bands and "embedding.band2" in plan.bits
+    common = ["--lm", str(t / "fp"), "--init-from", str(t / "bprotos"), "--train", txt, "--valid", txt,
+              "--max-iters", "1", "--steps-per-iter", "2"]
+    assert main(["quantize", "--method", "bp", "--plan", str(t / "bplan" / "plan.yaml"), *common,
+                 "--out", str(t / "bmixed")]) == 0
+    assert main(["quantize", "--method", "bp", "--bits", "2", *common, "--out", str(t / "bu2")]) == 0
+    for out in ("bmixed", "bu2"):  # the uniform model takes the prototypes' layout
+        assert Plan.read(t / out / "plan.yaml").word_bands == bands
+    Plan({"_default": 2, "embedding": 4}).write(t / "plain_plan.yaml")
+    capsys.readouterr()
+    assert main(["quantize", "--method", "bp", "--plan", str(t / "plain_plan.yaml"), *common,
+                 "--out", str(t / "bad")]) == 1
+    err = capsys.readouterr().err
+    assert "cluster layout sublayer/float differs from the prototypes' sublayer/float, 3 word bands" in err
+    assert not (t / "bad").exists()
+    # from the fp32 model: bands counted on --train
+    assert main(["quantize", "--lm", str(t / "fp"), "--method", "ptq", "--bits", "2", "--word-bands", "10",
+                 "--train", txt, "--out", str(t / "ptq_bands")]) == 0
+    assert Plan.read(t / "ptq_bands" / "plan.yaml").word_bands.sizes()[0] == 10

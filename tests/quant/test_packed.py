@@ -18,7 +18,10 @@ PLANS = [1, 2, 3, 4, 5, 6, 8, 16,
          {"granularity": "node", "bits": {"_default": 3}},
          {"granularity": "layer", "bias": "float", "bits": {"_default": 2, "re:.*1.*": 16}},
          {"bias": "column", "bits": {"_default": 4}},
-         {"granularity": "node", "bias": "column", "bits": {"_default": 2}}]
+         {"granularity": "node", "bias": "column", "bits": {"_default": 2}},
+         # word bands: the embedding and output rows of word ids 0-49 / 50-200 in clusters of their own
+         {"word_bands": {"of_word": "0" * 50 + "1" * 151}, "bias": "column",
+          "bits": {"_default": 4, "embedding.band0": 8, "embedding.band1": 1, "output.band1": 2}}]
 
 
 def _quantized_dir(tmp_path, model_and_config, symbols, plan):
@@ -150,7 +153,7 @@ def test_auto_runtime_uses_int8_only_where_it_pays_off(tmp_path, symbols):
         assert np.isfinite(logp).all() and (logp < 0).all()
 
 
-@pytest.mark.parametrize("output_bits", [8, None], ids=["coded-output", "fp32-output"])
+@pytest.mark.parametrize("output_bits", [8, None, "bands"], ids=["coded-output", "fp32-output", "word-bands"])
 def test_mixed_low_bit_plans_run_on_int8_kernels(tmp_path, symbols, output_bits):
     """Codes of any 1-8 bit mix are exact int8 values: the default runtime runs them on int8 kernels
     (a layer with fp32 rows stays float) and scores like the simulated model."""
@@ -161,10 +164,15 @@ def test_mixed_low_bit_plans_run_on_int8_kernels(tmp_path, symbols, output_bits)
     torch.manual_seed(0)
     cfg = dict(type="lstm", embed_dim=INT8_MIN_WIDTH, hidden_dim=INT8_MIN_WIDTH, num_layers=2)
     plan = {"bits": {"_default": 2, "re:rnn\\.l0\\..*": 1, "re:rnn\\.l1\\.[if]": 4, "output": output_bits}}
+    if output_bits == "bands":  # the output layer's frequent words' rows at 4 bits, the rest at 1
+        plan = {"word_bands": {"of_word": "1" * 100 + "0" * 101},
+                "bits": {"_default": 2, "output.band0": 4, "output.band1": 1, "embedding.band0": 8}}
     model, out = _quantized_dir(tmp_path, (build_model(cfg, symbols), cfg), symbols, plan)
     lm = load_lm(out)
     assert isinstance(lm.module.rnn, nnqd.LSTM)
     assert isinstance(lm.module.output, nnqd.Linear) == (output_bits is not None)
+    if output_bits == "bands":
+        assert Plan.read(out / "plan.yaml").word_bands.sizes() == [101, 100]
     ref = NeuralLM(model, symbols, device="cpu").score_sentences(SENTENCES)
     got = lm.score_sentences(SENTENCES)
     assert max(float(np.abs(a - b).max()) for a, b in zip(ref, got)) <= 0.05

@@ -84,7 +84,7 @@ def test_apply_rejects_missing_bit_width_and_other_layout(protos):
     model, p = protos
     with pytest.raises(PlanError, match="no prototype at 4 bits"):
         p.apply(model, Plan.uniform(4))
-    with pytest.raises(PlanError, match="granularity"):
+    with pytest.raises(PlanError, match="cluster layout layer/float differs"):
         p.apply(model, Plan.uniform(2, granularity="layer"))
 
 
