@@ -57,8 +57,9 @@ lm_device=cuda                  # cuda (jobs on $cuda_cmd) or cpu ($train_cmd)
 num_gpus=1                      # > 1: data-parallel training under torchrun, $cuda_cmd asking for that many GPUs
 # quantization (stage 3)
 systems=conf/systems.conf       # name lm method options, one a line
-quant_opts=""
-sens_opts=""
+quant_opts=""                   # extra options of every quantize run (admm, bp, gq, fine-tuning)
+sens_opts=""                    # extra options of kaldi-mpq sensitivity, e.g. "--word-bands 1000,3000"
+                                # (docs/quantization.md, "Word bands"; not the papers' clusters)
 nas_opts=""
 # rescoring (stage 5)
 mics="ihm sdm1 mdm8"

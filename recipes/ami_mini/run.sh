@@ -51,7 +51,10 @@ systems=conf/quant_systems.txt
 proto_bits=1,2,4,8            # prototype bit-widths (uniform systems, sensitivities, NAS)
 proto_opts="--max-iters 2 --steps-per-iter 40 --patience 1"   # prototype training, per method and bit-width
 nas_opts="--max-iters 1 --steps-per-iter 40"   # kaldi-mpq nas search budget
-sens_opts="--probes 20"       # kaldi-mpq sensitivity (KL and Hessian on one mini-batch of 32 sentences)
+sens_opts="--probes 20 --word-bands 1000,3000"   # kaldi-mpq sensitivity (KL and Hessian on one mini-batch
+                              # of 32 sentences); word bands: the embedding / output rows of the 1,000 most
+                              # frequent words, the next 2,000 and the rest are clusters of their own, in
+                              # every system trained from the prototypes (docs/quantization.md, "Word bands")
 valid_lines=2000              # validation sentences of LM training and quantization (dev.txt head; 0: all)
 nbest=20                      # n-best rescoring: hypotheses per utterance
 nbest_weights="0.5 0.7"       # neural LM weights; the first is the papers' equal-weight condition, all of

@@ -53,7 +53,9 @@ num_gpus=1                      # > 1: data-parallel training under torchrun, $c
 # quantization (stage 3)
 systems=conf/systems.conf       # name lm method options, one a line
 quant_opts=""                   # extra options of every quantize run (admm, bp, gq, fine-tuning)
-sens_opts=""                    # extra options of kaldi-mpq sensitivity (prototype training, probes)
+sens_opts=""                    # extra options of kaldi-mpq sensitivity (prototype training, probes), e.g.
+                                # "--word-bands 1000,3000": frequent words' embedding / output rows in
+                                # clusters of their own (docs/quantization.md, "Word bands"; not the papers')
 nas_opts=""                     # extra options of kaldi-mpq nas
 # rescoring (stage 5)
 test_sets="eval2000 rt03"       # rt02 too when decoded

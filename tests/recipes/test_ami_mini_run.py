@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO_ROOT
 from tests.recipes.test_ami_mini_stage0 import _recipe_copy
@@ -77,6 +78,10 @@ def test_quick_run_writes_a_row_per_system(quick_run):
     size = {s: (recipe / "exp/quant" / s / "model.packed.safetensors").stat().st_size for s in ("lstm_u2", "lstm_kl2")}
     assert size["lstm_kl2"] <= size["lstm_u2"], size
     assert "exp/quant/lstm_u2: bp, 2.00 bits/weight" in (recipe / "exp/quant/log/lstm_u2.log").read_text()
+    # --word-bands 1000,3000 (sens_opts): the prototypes' banded layout reaches every system trained from them
+    for s_id in ("lstm_u2", "lstm_kl2"):
+        plan = yaml.safe_load((recipe / "exp/quant" / s_id / "plan.yaml").read_text())
+        assert plan["word_bands"]["sizes"][:2] == [1000, 2000], s_id
 
 
 def test_rerun_skips_every_stage_and_changes_nothing(quick_run):
