@@ -19,9 +19,10 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+
 from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.fileio import Pathlike
-from kaldi_mpq.quant.clusters import WordBands
 from kaldi_mpq.quant.allocate import Allocation, allocate, pareto_front, write_pareto
 from kaldi_mpq.quant.prototypes import Prototypes, load_prototypes, save_prototypes, train_prototypes
 from kaldi_mpq.quant.sensitivity import HESSIAN_METRICS, SensitivityTable, hessian_sensitivity, \
@@ -48,33 +49,35 @@ class SensitivityOptions:
 def get_prototypes(lm_dir: Pathlike, proto_dir: Pathlike, train: Optional[Pathlike], valid: Optional[Pathlike],
                    bits: Sequence[int], method: str, granularity: str, bias: str,
                    word_band_edges: Optional[Sequence[int]] = None, **config) -> Prototypes:
-    """Load ``proto_dir`` if it holds prototypes, else train them from ``lm_dir`` and save them there
-    (with ``word_band_edges``: in frequency bands of the words of ``train``, :meth:`WordBands.from_sentences`)."""
+    """Load ``proto_dir`` if it holds prototypes of this cluster layout, else train them from ``lm_dir``
+    and save them there (``word_band_edges``: frequency bands of the words of ``train``,
+    :func:`~kaldi_mpq.quant.pipeline.word_bands_of_text`).
+
+    Raises:
+        ConfigError: ``proto_dir`` holds prototypes of another granularity, bias mode or word bands.
+    """
     from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.lm.train import make_batches
     from kaldi_mpq.quant.api import TrainingData
-    from kaldi_mpq.quant.pipeline import train_config_of
+    from kaldi_mpq.quant.pipeline import train_config_of, word_bands_of_text
 
     if (Path(proto_dir) / "prototypes.yaml").is_file():
         logger.info("%s: loading prototypes", proto_dir)
-        return load_prototypes(proto_dir)
+        protos = load_prototypes(proto_dir)
+        _check_layout(protos, proto_dir, granularity, bias, word_band_edges)
+        return protos
     ckpt = read_config(lm_dir)
     symbols = read_words(lm_dir)
     module = load_module(lm_dir, ckpt, symbols)
     tcfg = train_config_of(ckpt)
     data = None
-    train_ids = None
+    train_ids = read_ids(train, symbols)[0] if train and (word_band_edges or method != "ptq") else None
     if word_band_edges:
-        if not train:
-            raise ConfigError("word bands need --train (the word counts)")
-        train_ids = read_ids(train, symbols)[0]
-        config["word_bands"] = WordBands.from_sentences(train_ids, symbols, word_band_edges)
+        config["word_bands"] = word_bands_of_text(train, symbols, word_band_edges, train_ids)
     if method != "ptq":
         if not (train and valid):
             raise ConfigError(f"training {method} prototypes needs --train and --valid")
-        if train_ids is None:
-            train_ids = read_ids(train, symbols)[0]
         data = TrainingData(make_batches(train_ids, symbols, tcfg, train=True),
                             make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False))
         config.setdefault("loss_reduction", tcfg.loss_reduction)
@@ -83,6 +86,20 @@ def get_prototypes(lm_dir: Pathlike, proto_dir: Pathlike, train: Optional[Pathli
     protos.metadata["source"] = str(lm_dir)
     save_prototypes(protos, proto_dir)
     return protos
+
+
+def _check_layout(protos: Prototypes, proto_dir: Pathlike, granularity: str, bias: str,
+                  word_band_edges: Optional[Sequence[int]]) -> None:
+    from kaldi_mpq.quant.clusters import normalize_granularity
+
+    base = protos.plan_base
+    bands = base.word_bands
+    edges = None if bands is None else [int(e) for e in np.cumsum(bands.sizes())[:-1]]
+    if (base.granularity, base.bias, edges) != (normalize_granularity(granularity), bias, word_band_edges or None):
+        want = f"{granularity}/{bias}" + (f", word bands {','.join(map(str, word_band_edges))}" if word_band_edges else "")
+        have = f"{base.granularity}/{base.bias}" + (f", word bands {','.join(map(str, edges))}" if edges else "")
+        raise ConfigError(f"{proto_dir}: holds prototypes of layout {have}, not the {want} asked for "
+                          "(another --prototypes directory, or remove it to train anew)")
 
 
 def sensitivity_files(lm_dir: Pathlike, protos: Prototypes, text: Pathlike, out_dir: Pathlike,

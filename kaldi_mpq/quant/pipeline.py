@@ -36,6 +36,21 @@ def train_config_of(ckpt: dict, batching: Optional[str] = None, batch_size: Opti
     return TrainConfig.from_dict(d)
 
 
+def word_bands_of_text(train: Optional[Pathlike], symbols, edges: Sequence[int], sentences=None):
+    """:class:`~kaldi_mpq.quant.clusters.WordBands` with ``edges`` from the word counts of the training
+    text ``train`` (or of its id ``sentences``, already read)."""
+    from kaldi_mpq.lm.pipeline import read_ids
+    from kaldi_mpq.quant.clusters import WordBands
+
+    if train is None:
+        raise ConfigError("word bands need --train (the word counts)")
+    if sentences is None:
+        sentences = read_ids(train, symbols)[0]
+    bands = WordBands.from_sentences(sentences, symbols, edges)
+    logger.info("word bands %s of %s: %s words", list(edges), train, bands.sizes())
+    return bands
+
+
 def load_for_training(lm_dir: Pathlike, train: Optional[Pathlike] = None, valid: Optional[Pathlike] = None,
                       batching: Optional[str] = None, batch_size: Optional[int] = None, bptt: Optional[int] = None):
     """``(checkpoint config, symbols, module, TrainConfig, TrainingData or None)`` of a float checkpoint,
@@ -91,14 +106,8 @@ def quantize_files(
             config.plan = protos.plan_base.with_bits(config.plan.bits, config.plan.source)
     ckpt, symbols, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
     if word_band_edges:
-        from kaldi_mpq.lm.pipeline import read_ids
-        from kaldi_mpq.quant.clusters import WordBands
-
-        if train is None:
-            raise ConfigError("word bands need --train (the word counts)")
-        bands = WordBands.from_sentences(read_ids(train, symbols)[0], symbols, word_band_edges)
-        logger.info("word bands %s: %s words", list(word_band_edges), bands.sizes())
         plan = config.plan
+        bands = word_bands_of_text(train, symbols, word_band_edges)
         config.plan = Plan(plan.bits, plan.granularity, plan.bias, plan.source, plan.metadata, bands)
     if isinstance(config, TrainedConfig):
         config = dataclasses.replace(

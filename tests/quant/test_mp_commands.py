@@ -99,6 +99,13 @@ def test_word_bands_from_sensitivity_to_the_packed_model(lm_dir, capsys):
                  "--sentences", "16", "--word-bands", "20,40"]) == 0
     protos = load_prototypes(t / "bprotos")
     bands = protos.plan_base.word_bands
+    capsys.readouterr()
+    for edges in ("10,40", None):  # prototypes of another layout are not silently reused
+        argv = ["sensitivity", "--lm", str(t / "fp"), "--prototypes", str(t / "bprotos"), "--train", txt,
+                "--out", str(t / "bsens2"), "--method", "ptq", "--metric", "kl"]
+        assert main(argv + (["--word-bands", edges] if edges else [])) == 1
+        err = capsys.readouterr().err
+        assert "holds prototypes of layout sublayer/float, word bands 20,40, not the sublayer/float" in err
     assert bands is not None and bands.sizes()[:2] == [20, 20]
     table = SensitivityTable.read(t / "bsens" / "kl.yaml")
     assert table.plan_base.word_bands == bands
