@@ -170,8 +170,7 @@ quant_report() {
   if [ -n "${old_lm:-}" ]; then
     need "$old_lm"
     run_job "$train_cmd" "eval-lm $old_lm" "$exp/log/ngram_ppl.log" kaldi-mpq eval-lm --lm "$old_lm" \
-      --words "$exp/lang/words.txt" --unk "$unk" --text "$exp/data/dev.txt" --json
-    grep '^{' "$exp/log/ngram_ppl.log" > "$exp/NGRAM.json.tmp" && mv "$exp/NGRAM.json.tmp" "$exp/NGRAM.json"
+      --words "$exp/lang/words.txt" --unk "$unk" --text "$exp/data/dev.txt" --json "$exp/NGRAM.json"
   fi
 }
 

@@ -7,7 +7,7 @@ Usage:
     kaldi-mpq eval-lm --lm exp/lstm --lm exp/transformer --text dev.txt --markdown exp/RESULTS.md
 
 One line per LM: ``ppl``, ``tokens`` (words + </s>), ``oov_rate`` (of words), ``words_per_sec``
-(``--json``: JSON lines). With several ``--lm`` a table follows; ``--markdown`` also writes it as Markdown.
+(``--json``: JSON lines; ``--json FILE`` also writes them to FILE). With several ``--lm`` a table follows; ``--markdown`` also writes it as Markdown.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=64, help="sentences per batch (sentence mode)")
     parser.add_argument("--bptt", type=positive_int, help="chunk length in stream mode (default: training bptt)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
-    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                        help="print JSON lines, one per --lm; with FILE, also write them to FILE")
     parser.add_argument("--markdown", help="write the results table as Markdown to this file")
     add_text_arguments(parser)
 
@@ -51,6 +52,9 @@ def main(args: argparse.Namespace) -> int:
     for r in reports:
         values = r.as_dict()
         print(json.dumps(values) if args.json else " ".join(f"{k} {v}" for k, v in values.items()))
+    if args.json not in (None, "-"):
+        with atomic_write(args.json) as f:
+            f.writelines(json.dumps(r.as_dict()) + "\n" for r in reports)
     if len(reports) > 1:
         print(results_table(reports))
     if args.markdown:

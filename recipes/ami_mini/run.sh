@@ -364,8 +364,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     in_parallel quant_report $lms
     # the first-pass 3-gram's perplexity on the same text (sentence mode, as quant-report's)
     job "$decode_cmd" $r/log/ngram_ppl.log kaldi-mpq eval-lm --lm $ngram --words $words --unk "<UNK>" \
-      --text $text --json
-    grep '^{' $r/log/ngram_ppl.log > $r/ngram_ppl.json
+      --text $text --json $r/ngram_ppl.json
     # the systems file of results-table: one column per condition (equal weight, dev-tuned weight)
     first_nbest=${nbest_weights%% *} first_lattice=${lattice_weights%% *}
     conds=("nbest${nbest}_w$first_nbest")

@@ -59,6 +59,12 @@ def test_vocab_train_eval_resume(texts, capsys):
         assert rc == 0 and r["mode"] == mode and 1 < r["ppl"] < 1000
         assert r["tokens"] == sum(len(x.split()) + 1 for x in (d / "valid.txt").read_text().splitlines())
         assert r["oov_rate"] > 0
+        rc, out, _ = _run(capsys, "eval-lm", "--lm", d / "lm", "--text", d / "valid.txt", "--mode", mode,
+                          "--json", d / f"{mode}.json")
+        written = json.loads((d / f"{mode}.json").read_text())
+        assert rc == 0 and written == json.loads(out)
+        assert {k: v for k, v in written.items() if k != "words_per_sec"} == \
+            {k: v for k, v in r.items() if k != "words_per_sec"}
     rc, out, _ = _run(capsys, "eval-lm", "--lm", d / "lm", "--lm", d / "lm", "--text", d / "valid.txt",
                       "--markdown", d / "r.md")
     assert rc == 0 and "PPL" in out and (d / "r.md").read_text().startswith("| LM")
