@@ -129,7 +129,9 @@ def test_hutchinson_against_exact_hessian(kind, tiny_symbols):
     """All clusters from one HVP per probe: each cluster's estimate is unbiased with variance
     ``(||H_c,:||_F^2 + ||H_cc||_F^2) / m`` (Gaussian), the cross terms with other clusters included.
     At m = 200 every estimate must lie within 4 of its standard errors (computed from the exact
-    Hessian) of the exact trace, and the large traces within 5%."""
+    Hessian) of the exact trace. No fixed percentage: the Hessian blocks of models this small have
+    effective rank ~4, so even per-cluster probing has 2-7% relative standard error at m = 200
+    (``bench/hutchinson_variance.py``, docs/quantization.md)."""
     torch.manual_seed(3)
     model = build_model(TINY[kind], tiny_symbols)
     protos = train_prototypes(model, None, bits=(2,), method="ptq")
@@ -144,8 +146,6 @@ def test_hutchinson_against_exact_hessian(kind, tiny_symbols):
         exact = H.diagonal()[rows].sum()
         se = np.sqrt(((H[rows] ** 2).sum() + (H[np.ix_(rows, rows)] ** 2).sum()) / m)
         assert abs(est.traces[c] - exact) <= 4 * se, (name, est.traces[c], exact, se)
-        if 4 * se < 0.05 * abs(exact):
-            assert abs(est.traces[c] - exact) <= 0.05 * abs(exact), name
 
 
 def test_hessian_diagonal_against_exact(tiny_symbols):
