@@ -37,6 +37,7 @@ one parameter, listed once under their first name (``embedding.weight``).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
@@ -95,6 +96,10 @@ class WordBands:
     def sizes(self) -> list[int]:
         return [int(n) for n in np.bincount(self.of_word)]
 
+    def edges(self) -> list[int]:
+        """The frequency ranks where each band after the first starts (the ``edges`` of :meth:`from_counts`)."""
+        return [int(e) for e in np.cumsum(self.sizes())[:-1]]
+
     def __eq__(self, other) -> bool:
         return isinstance(other, WordBands) and np.array_equal(self.of_word, other.of_word)
 
@@ -117,9 +122,8 @@ class WordBands:
     def from_sentences(cls, sentences: Sequence[Sequence[int]], symbols, edges: Sequence[int]) -> "WordBands":
         """Bands of ``symbols`` (a :class:`~kaldi_mpq.text.symbols.SymbolTable`) by the word counts of id
         ``sentences`` (training text); ``<s>`` and ``</s>`` count once per sentence, as their rows are used."""
-        counts = np.zeros(symbols.size, dtype=np.int64)
-        for s in sentences:
-            np.add.at(counts, np.asarray(s, dtype=np.int64), 1)
+        ids = np.fromiter(itertools.chain.from_iterable(sentences), dtype=np.int64)
+        counts = np.bincount(ids, minlength=symbols.size)
         counts[[symbols.bos_id, symbols.eos_id]] += len(sentences)
         return cls.from_counts(counts, edges)
 
@@ -267,8 +271,7 @@ def enumerate_clusters(
                 for r in range(mod.num_embeddings):
                     b.assign(f"{mname}.n{r}", wname, r)
             elif bands is not None:
-                for k in range(bands.n_bands):
-                    b.assign(f"{mname}.band{k}", wname, bands.of_word == k)
+                _band_clusters(b, mname, bands, [wname])
             else:
                 b.assign(mname, wname, slice(None))
         elif isinstance(mod, nn.Linear):
@@ -287,6 +290,13 @@ def _word_bands_of(mname: str, mod: nn.Module, word_bands: Optional[WordBands]) 
         raise PlanError(f"word bands cover {word_bands.vocab_size} words, but {mname} has {rows} rows "
                         "(bands of another vocabulary?)")
     return word_bands
+
+
+def _band_clusters(b: _Builder, mname: str, bands: WordBands, members: list[str]) -> None:
+    """Cluster ``{mname}.band{k}``: the rows of the words of band ``k`` in every parameter of ``members``."""
+    for k in range(bands.n_bands):
+        for p in members:
+            b.assign(f"{mname}.band{k}", p, bands.of_word == k)
 
 
 def _lstm_clusters(b: _Builder, mname: str, mod: nn.LSTM, granularity: str, bias: str) -> None:
@@ -330,11 +340,7 @@ def _linear_clusters(b: _Builder, mname: str, mod: nn.Linear, granularity: str, 
     parent = mname.rsplit(".", 1)[0] if "." in mname else mname
     with_bias = mod.bias is not None and bias == "column"
     if bands is not None:
-        for k in range(bands.n_bands):
-            rows = bands.of_word == k
-            b.assign(f"{mname}.band{k}", wname, rows)
-            if with_bias:
-                b.assign(f"{mname}.band{k}", bname, rows)
+        _band_clusters(b, mname, bands, [wname, bname] if with_bias else [wname])
         return
     if granularity == "node":
         for r in range(mod.out_features):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -189,7 +189,7 @@ def as_plan(plan: PlanLike, granularity: Optional[str] = None, bias: Optional[st
     else:
         p = Plan.read(plan)
     if granularity is not None or bias is not None:
-        p = Plan(p.bits, granularity or p.granularity, bias or p.bias, p.source, p.metadata, p.word_bands)
+        p = replace(p, granularity=granularity or p.granularity, bias=bias or p.bias)
     return p
 
 
