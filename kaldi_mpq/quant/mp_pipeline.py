@@ -19,8 +19,6 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-
 from kaldi_mpq.errors import ConfigError
 from kaldi_mpq.fileio import Pathlike
 from kaldi_mpq.quant.allocate import Allocation, allocate, pareto_front, write_pareto
@@ -56,30 +54,20 @@ def get_prototypes(lm_dir: Pathlike, proto_dir: Pathlike, train: Optional[Pathli
     Raises:
         ConfigError: ``proto_dir`` holds prototypes of another granularity, bias mode or word bands.
     """
-    from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
-    from kaldi_mpq.lm.pipeline import read_ids
-    from kaldi_mpq.lm.train import make_batches
-    from kaldi_mpq.quant.api import TrainingData
-    from kaldi_mpq.quant.pipeline import train_config_of, word_bands_of_text
+    from kaldi_mpq.quant.pipeline import load_for_training, word_bands_of_text
 
     if (Path(proto_dir) / "prototypes.yaml").is_file():
         logger.info("%s: loading prototypes", proto_dir)
         protos = load_prototypes(proto_dir)
         _check_layout(protos, proto_dir, granularity, bias, word_band_edges)
         return protos
-    ckpt = read_config(lm_dir)
-    symbols = read_words(lm_dir)
-    module = load_module(lm_dir, ckpt, symbols)
-    tcfg = train_config_of(ckpt)
-    data = None
-    train_ids = read_ids(train, symbols)[0] if train and (word_band_edges or method != "ptq") else None
+    trained = method != "ptq"
+    if trained and not (train and valid):
+        raise ConfigError(f"training {method} prototypes needs --train and --valid")
+    _, symbols, module, tcfg, data, train_ids = load_for_training(lm_dir, train, valid if trained else None)
     if word_band_edges:
         config["word_bands"] = word_bands_of_text(train, symbols, word_band_edges, train_ids)
-    if method != "ptq":
-        if not (train and valid):
-            raise ConfigError(f"training {method} prototypes needs --train and --valid")
-        data = TrainingData(make_batches(train_ids, symbols, tcfg, train=True),
-                            make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False))
+    if trained:
         config.setdefault("loss_reduction", tcfg.loss_reduction)
         config.setdefault("clip", tcfg.clip)
     protos = train_prototypes(module, data, bits, method, granularity, bias, seed=tcfg.seed, **config)
@@ -93,8 +81,7 @@ def _check_layout(protos: Prototypes, proto_dir: Pathlike, granularity: str, bia
     from kaldi_mpq.quant.clusters import normalize_granularity
 
     base = protos.plan_base
-    bands = base.word_bands
-    edges = None if bands is None else [int(e) for e in np.cumsum(bands.sizes())[:-1]]
+    edges = None if base.word_bands is None else base.word_bands.edges()
     if (base.granularity, base.bias, edges) != (normalize_granularity(granularity), bias, word_band_edges or None):
         want = f"{granularity}/{bias}" + (f", word bands {','.join(map(str, word_band_edges))}" if word_band_edges else "")
         have = f"{base.granularity}/{base.bias}" + (f", word bands {','.join(map(str, edges))}" if edges else "")

@@ -53,8 +53,9 @@ def word_bands_of_text(train: Optional[Pathlike], symbols, edges: Sequence[int],
 
 def load_for_training(lm_dir: Pathlike, train: Optional[Pathlike] = None, valid: Optional[Pathlike] = None,
                       batching: Optional[str] = None, batch_size: Optional[int] = None, bptt: Optional[int] = None):
-    """``(checkpoint config, symbols, module, TrainConfig, TrainingData or None)`` of a float checkpoint,
-    with batches made the way the model was trained (:func:`train_config_of`); no data without ``valid``."""
+    """``(checkpoint config, symbols, module, TrainConfig, TrainingData or None, train id sentences or
+    None)`` of a float checkpoint, with batches made the way the model was trained
+    (:func:`train_config_of`); no data (and the training text is not read) without ``valid``."""
     from kaldi_mpq.lm.checkpoint import load_module, read_config, read_words
     from kaldi_mpq.lm.pipeline import read_ids
     from kaldi_mpq.lm.train import make_batches
@@ -65,15 +66,16 @@ def load_for_training(lm_dir: Pathlike, train: Optional[Pathlike] = None, valid:
     symbols = read_words(lm_dir)
     module = load_module(lm_dir, ckpt, symbols)
     tcfg = train_config_of(ckpt, batching, batch_size, bptt)
-    data = None
+    data = train_ids = None
     if valid is not None:
         valid_b = make_batches(read_ids(valid, symbols)[0], symbols, tcfg, train=False)
-        train_b = make_batches(read_ids(train, symbols)[0], symbols, tcfg, train=True) if train else []
+        train_ids = read_ids(train, symbols)[0] if train else None
+        train_b = make_batches(train_ids, symbols, tcfg, train=True) if train else []
         data = TrainingData(train_b, valid_b)
         logger.info("%s batches (%s): %d train, %d valid", tcfg.batching,
                     f"{tcfg.batch_size} rows x {tcfg.bptt} steps" if tcfg.batching == "stream"
                     else f"{tcfg.batch_size} sentences", len(train_b), len(valid_b))
-    return ckpt, symbols, module, tcfg, data
+    return ckpt, symbols, module, tcfg, data, train_ids
 
 
 def quantize_files(
@@ -104,11 +106,11 @@ def quantize_files(
         if set(config.plan.bits) <= {"_default"} and config.granularity is None and config.bias is None \
                 and config.plan.word_bands is None:
             config.plan = protos.plan_base.with_bits(config.plan.bits, config.plan.source)
-    ckpt, symbols, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
+    ckpt, symbols, module, tcfg, data, train_ids = load_for_training(lm_dir, train, valid, batching, batch_size,
+                                                                     bptt)
     if word_band_edges:
-        plan = config.plan
-        bands = word_bands_of_text(train, symbols, word_band_edges)
-        config.plan = Plan(plan.bits, plan.granularity, plan.bias, plan.source, plan.metadata, bands)
+        config.plan = dataclasses.replace(
+            config.plan, word_bands=word_bands_of_text(train, symbols, word_band_edges, train_ids))
     if isinstance(config, TrainedConfig):
         config = dataclasses.replace(
             config, loss_reduction=loss_reduction or tcfg.loss_reduction,
@@ -143,7 +145,7 @@ def nas_files(lm_dir: Pathlike, prototypes, out_plan: Pathlike, config, train: P
     config unless ``config`` sets them."""
     from kaldi_mpq.quant.nas import search_plan, write_nas_report
 
-    _, _, module, tcfg, data = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
+    _, _, module, tcfg, data, _ = load_for_training(lm_dir, train, valid, batching, batch_size, bptt)
     config = dataclasses.replace(config, loss_reduction=config.loss_reduction or tcfg.loss_reduction,
                                  clip=tcfg.clip if config.clip is None else config.clip)
     torch.manual_seed(tcfg.seed)
