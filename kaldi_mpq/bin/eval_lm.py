@@ -49,12 +49,12 @@ def main(args: argparse.Namespace) -> int:
                       device=args.device, load=load_lm)
         for lm in args.lm
     ]
-    for r in reports:
-        values = r.as_dict()
-        print(json.dumps(values) if args.json else " ".join(f"{k} {v}" for k, v in values.items()))
+    lines = [json.dumps(r.as_dict()) if args.json else " ".join(f"{k} {v}" for k, v in r.as_dict().items())
+             for r in reports]
+    print("\n".join(lines))
     if args.json not in (None, "-"):
         with atomic_write(args.json) as f:
-            f.writelines(json.dumps(r.as_dict()) + "\n" for r in reports)
+            f.write("\n".join(lines) + "\n")
     if len(reports) > 1:
         print(results_table(reports))
     if args.markdown:
